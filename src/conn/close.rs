@@ -1,0 +1,135 @@
+//! Why a connection ended, and how socket errors map to those reasons.
+
+use std::io;
+
+use crate::reactor::connector::ConnectErrorKind;
+
+/// Why a connection closed; passed once to [`Handler::on_close`](crate::Handler::on_close).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// We closed gracefully ([`close`](crate::Ctx::close) or a
+    /// [`shutdown_write`](crate::Ctx::shutdown_write) that finished both
+    /// directions) before the peer finished its side; the queue was flushed.
+    Local,
+    /// The peer finished its side first (FIN, reported by
+    /// [`on_eof`](crate::Handler::on_eof)) and we then closed gracefully with
+    /// the queue flushed.
+    PeerClosed,
+    /// A [`linger_close`](crate::Ctx::linger_close) completed: the queue was
+    /// flushed and the peer's FIN arrived before the deadline.
+    Lingered,
+    /// A lingering close reached its deadline without the peer's FIN; the
+    /// connection was reset.
+    LingerTimeout,
+    /// The peer reset the connection (`ECONNRESET`, or `EPIPE` on send).
+    Reset,
+    /// We aborted the connection ([`abort`](crate::Ctx::abort)): RST sent.
+    Aborted,
+    /// A send passed the queue's hard cap with [`OnOverflow::Abort`](crate::OnOverflow::Abort).
+    Overflow,
+    /// Nothing was received for the idle timeout.
+    IdleTimeout,
+    /// Queued bytes made no progress for the write-stall timeout.
+    WriteStall,
+    /// Keepalive probes went unanswered (or were answered by an ICMP error):
+    /// the kernel declared the peer dead.
+    KeepaliveTimeout,
+    /// Sent data stayed unacknowledged past `TCP_USER_TIMEOUT` (or the
+    /// kernel's retransmission limit).
+    UserTimeout,
+    /// An outbound connection could not be established.
+    ConnectFailed(ConnectErrorKind),
+    /// A handler callback panicked; the connection was aborted.
+    Panicked,
+    /// The reactor stopped, or its graceful shutdown reached its deadline,
+    /// while the connection was still open.
+    Shutdown,
+    /// Any other socket error.
+    Error(io::ErrorKind),
+}
+
+impl CloseReason {
+    /// Whether the connection ended cleanly (all queued bytes handed to the
+    /// kernel and a FIN sent) rather than by reset, timeout or error.
+    pub fn is_graceful(self) -> bool {
+        matches!(
+            self,
+            CloseReason::Local | CloseReason::PeerClosed | CloseReason::Lingered
+        )
+    }
+}
+
+impl std::fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CloseReason::Local => f.write_str("closed locally"),
+            CloseReason::PeerClosed => f.write_str("closed by peer"),
+            CloseReason::Lingered => f.write_str("lingering close completed"),
+            CloseReason::LingerTimeout => f.write_str("lingering close timed out"),
+            CloseReason::Reset => f.write_str("reset by peer"),
+            CloseReason::Aborted => f.write_str("aborted"),
+            CloseReason::Overflow => f.write_str("send queue overflow"),
+            CloseReason::IdleTimeout => f.write_str("idle timeout"),
+            CloseReason::WriteStall => f.write_str("write stalled"),
+            CloseReason::KeepaliveTimeout => f.write_str("keepalive failed"),
+            CloseReason::UserTimeout => f.write_str("unacknowledged data timed out"),
+            CloseReason::ConnectFailed(kind) => write!(f, "connect failed: {kind}"),
+            CloseReason::Panicked => f.write_str("handler panicked"),
+            CloseReason::Shutdown => f.write_str("reactor shut down"),
+            CloseReason::Error(kind) => write!(f, "socket error: {kind}"),
+        }
+    }
+}
+
+/// How a [`linger_close`](crate::Ctx::linger_close) ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LingerOutcome {
+    /// The peer's FIN arrived before the deadline; the close was clean.
+    Completed,
+    /// The deadline passed first; the connection is reset.
+    TimedOut,
+}
+
+/// What a socket error on an established connection means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Failure {
+    Reset,
+    /// The kernel gave up on the peer (ETIMEDOUT, EHOSTUNREACH, ENETUNREACH).
+    PeerDead,
+    Other(io::ErrorKind),
+}
+
+/// Classifies an error returned by `recv`/`send` on an open connection.
+pub(crate) fn classify(err: &io::Error) -> Failure {
+    match err.raw_os_error() {
+        Some(libc::ECONNRESET | libc::EPIPE | libc::ECONNABORTED) => Failure::Reset,
+        Some(libc::ETIMEDOUT | libc::EHOSTUNREACH | libc::ENETUNREACH | libc::EHOSTDOWN) => {
+            Failure::PeerDead
+        }
+        _ => Failure::Other(err.kind()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_map_to_failures() {
+        let e = |code| io::Error::from_raw_os_error(code);
+        assert_eq!(classify(&e(libc::ECONNRESET)), Failure::Reset);
+        assert_eq!(classify(&e(libc::EPIPE)), Failure::Reset);
+        assert_eq!(classify(&e(libc::ETIMEDOUT)), Failure::PeerDead);
+        assert_eq!(classify(&e(libc::EHOSTUNREACH)), Failure::PeerDead);
+        assert!(matches!(classify(&e(libc::EBADF)), Failure::Other(_)));
+    }
+
+    #[test]
+    fn only_clean_endings_are_graceful() {
+        assert!(CloseReason::Local.is_graceful());
+        assert!(CloseReason::Lingered.is_graceful());
+        assert!(!CloseReason::Reset.is_graceful());
+        assert!(!CloseReason::LingerTimeout.is_graceful());
+    }
+}

@@ -1,0 +1,201 @@
+//! Per-connection options: socket options, water marks, caps and timeouts.
+
+use std::io;
+use std::time::Duration;
+
+use socket2::{SockRef, TcpKeepalive};
+
+/// What `send` does when a message would push the queue past
+/// [`ConnOptions::max_send_queue`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum OnOverflow {
+    /// Refuse the message: `send` returns [`Error::QueueFull`](crate::Error::QueueFull)
+    /// and nothing of it is sent or queued. The connection stays open.
+    #[default]
+    Refuse,
+    /// Refuse the message and abort the connection with
+    /// [`CloseReason::Overflow`](crate::CloseReason::Overflow).
+    Abort,
+}
+
+/// TCP keepalive: how long a connection may be idle before the kernel probes
+/// the peer, how often it probes and how many unanswered probes declare the
+/// peer dead (`ETIMEDOUT`, reported through
+/// [`Handler::on_keepalive_failure`](crate::Handler::on_keepalive_failure)).
+///
+/// The kernel does not probe while sent data is unacknowledged: bound that
+/// case with [`ConnOptions::user_timeout`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Keepalive {
+    /// Idle time before the first probe (`TCP_KEEPIDLE`).
+    pub idle: Duration,
+    /// Time between probes (`TCP_KEEPINTVL`).
+    pub interval: Duration,
+    /// Unanswered probes before the peer is declared dead (`TCP_KEEPCNT`).
+    pub probes: u32,
+}
+
+/// Options of one connection, accepted or outbound.
+///
+/// Built with chained setters from [`ConnOptions::default()`]:
+///
+/// ```
+/// use std::time::Duration;
+/// use netloop::ConnOptions;
+///
+/// let opts = ConnOptions::default()
+///     .water_marks(64 * 1024, 16 * 1024)
+///     .max_send_queue(1 << 20)
+///     .idle_timeout(Duration::from_secs(30));
+/// assert_eq!(opts.high_water, 64 * 1024);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnOptions {
+    /// `TCP_NODELAY` (default on: a reactor writes whole messages).
+    pub nodelay: bool,
+    /// `SO_SNDBUF`, if set (the kernel doubles it and caps it at `wmem_max`).
+    pub send_buffer: Option<usize>,
+    /// `SO_RCVBUF`, if set. Set it before connect/listen to affect the window.
+    pub recv_buffer: Option<usize>,
+    /// `TCP_NOTSENT_LOWAT`, if set: keeps the kernel's unsent queue short so
+    /// the user-space water marks measure the real backlog.
+    pub notsent_lowat: Option<u32>,
+    /// Queue size at which [`on_high_water`](crate::Handler::on_high_water) fires.
+    pub high_water: usize,
+    /// Queue size at or below which [`on_drain`](crate::Handler::on_drain)
+    /// fires after a high-water event.
+    pub low_water: usize,
+    /// Hard cap on queued bytes; see [`OnOverflow`].
+    pub max_send_queue: usize,
+    /// What a send past the cap does.
+    pub on_overflow: OnOverflow,
+    /// Unconsumed input at which reading pauses until the handler consumes
+    /// (see [`Handler::on_read`](crate::Handler::on_read)).
+    pub max_input: usize,
+    /// Most bytes read from one connection per loop turn before others get a
+    /// go (fairness under floods).
+    pub read_budget: usize,
+    /// If set, [`close`](crate::Ctx::close) is a lingering close with this
+    /// deadline (flush, `SHUT_WR`, discard input until the peer's FIN).
+    pub linger: Option<Duration>,
+    /// TCP keepalive, off by default.
+    pub keepalive: Option<Keepalive>,
+    /// `TCP_USER_TIMEOUT`: how long sent data may stay unacknowledged
+    /// before the kernel gives up on the peer.
+    pub user_timeout: Option<Duration>,
+    /// Close the connection ([`CloseReason::IdleTimeout`](crate::CloseReason::IdleTimeout))
+    /// when nothing was received for this long.
+    pub idle_timeout: Option<Duration>,
+    /// Abort the connection ([`CloseReason::WriteStall`](crate::CloseReason::WriteStall))
+    /// when queued bytes made no progress for this long.
+    pub write_stall_timeout: Option<Duration>,
+}
+
+impl Default for ConnOptions {
+    fn default() -> Self {
+        ConnOptions {
+            nodelay: true,
+            send_buffer: None,
+            recv_buffer: None,
+            notsent_lowat: None,
+            high_water: 1 << 20,
+            low_water: 256 << 10,
+            max_send_queue: 16 << 20,
+            on_overflow: OnOverflow::Refuse,
+            max_input: 1 << 20,
+            read_budget: 256 << 10,
+            linger: None,
+            keepalive: None,
+            user_timeout: None,
+            idle_timeout: None,
+            write_stall_timeout: None,
+        }
+    }
+}
+
+macro_rules! setter {
+    ($(#[$doc:meta])* $name:ident: $ty:ty) => {
+        $(#[$doc])*
+        pub fn $name(mut self, value: $ty) -> Self {
+            self.$name = value.into();
+            self
+        }
+    };
+}
+
+impl ConnOptions {
+    setter!(/// Sets `TCP_NODELAY`.
+        nodelay: bool);
+    setter!(/// Sets `SO_SNDBUF`.
+        send_buffer: usize);
+    setter!(/// Sets `SO_RCVBUF`.
+        recv_buffer: usize);
+    setter!(/// Sets `TCP_NOTSENT_LOWAT`.
+        notsent_lowat: u32);
+    setter!(/// Sets the hard cap on queued bytes.
+        max_send_queue: usize);
+    setter!(/// Sets what a send past the cap does.
+        on_overflow: OnOverflow);
+    setter!(/// Sets the cap on unconsumed input.
+        max_input: usize);
+    setter!(/// Sets the per-turn read budget in bytes.
+        read_budget: usize);
+    setter!(/// Makes `close()` a lingering close with this deadline.
+        linger: Duration);
+    setter!(/// Enables TCP keepalive.
+        keepalive: Keepalive);
+    setter!(/// Sets `TCP_USER_TIMEOUT`.
+        user_timeout: Duration);
+    setter!(/// Sets the read-idle timeout.
+        idle_timeout: Duration);
+    setter!(/// Sets the write-stall timeout.
+        write_stall_timeout: Duration);
+
+    /// Sets the high and low water marks of the send queue (`low <= high`).
+    pub fn water_marks(mut self, high: usize, low: usize) -> Self {
+        self.high_water = high;
+        self.low_water = low.min(high);
+        self
+    }
+
+    /// Checks that the marks and caps are consistent.
+    pub fn validate(&self) -> io::Result<()> {
+        let bad = |msg: &str| Err(io::Error::new(io::ErrorKind::InvalidInput, msg.to_string()));
+        if self.low_water > self.high_water {
+            return bad("low_water must not exceed high_water");
+        }
+        if self.max_send_queue == 0 || self.max_input == 0 || self.read_budget == 0 {
+            return bad("max_send_queue, max_input and read_budget must be positive");
+        }
+        if self.keepalive.is_some_and(|k| k.probes == 0) {
+            return bad("keepalive probes must be positive");
+        }
+        Ok(())
+    }
+
+    /// Applies the socket options to a socket. Accepted sockets inherit them
+    /// from their listener, so this runs once per listener, not per accept.
+    pub(crate) fn apply(&self, socket: SockRef<'_>) -> io::Result<()> {
+        socket.set_tcp_nodelay(self.nodelay)?;
+        if let Some(size) = self.send_buffer {
+            socket.set_send_buffer_size(size)?;
+        }
+        if let Some(size) = self.recv_buffer {
+            socket.set_recv_buffer_size(size)?;
+        }
+        if let Some(lowat) = self.notsent_lowat {
+            socket.set_tcp_notsent_lowat(lowat)?;
+        }
+        if let Some(k) = self.keepalive {
+            let params = TcpKeepalive::new()
+                .with_time(k.idle)
+                .with_interval(k.interval)
+                .with_retries(k.probes);
+            socket.set_tcp_keepalive(&params)?;
+        }
+        if let Some(timeout) = self.user_timeout {
+            socket.set_tcp_user_timeout(Some(timeout))?;
+        }
+        Ok(())
+    }
+}

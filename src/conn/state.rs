@@ -1,0 +1,399 @@
+//! The connection lifecycle: one enum, one function per transition.
+//!
+//! ```text
+//!                connect ok
+//!  Connecting ───────────────► Open ◄──────────── accept
+//!      │ fail/timeout           │
+//!      │          peer FIN ┌────┼───────────┬───────────────┬──────────────┐
+//!      │                   ▼    │ shutdown_write           close()        linger_close()
+//!      │            ReadClosed  ▼            │               │              │
+//!      │                   │  WriteClosing   │               ▼              ▼
+//!      │   shutdown_write/ │    │ drained:   │            Closing      LingerFlushing
+//!      │   close()         │    │ SHUT_WR    │               │ drained      │ drained: SHUT_WR
+//!      │                   ▼    ▼            │               │              ▼
+//!      │               Closing  WriteClosed ─┘ peer FIN      │          Lingering
+//!      │                   │    │                            │   FIN: ok /  │ deadline: RST
+//!      ▼                   ▼    ▼                            ▼              ▼
+//!   Closed ◄─────────────────────────────────────────────────────────────────
+//!     ▲  abort(), peer RST, socket error, panic: from any state
+//! ```
+//!
+//! Only [`Core::close_now`] enters `Closed`, and it alone calls `on_close`:
+//! that is how every connection gets exactly one `on_close`. Transitions run
+//! on the loop, never inside a callback: callbacks record an [`Intent`] and
+//! the loop applies it after they return ([`Core::apply_pending`]).
+
+use std::io;
+use std::time::Duration;
+
+use crate::conn::close::{CloseReason, Failure, LingerOutcome, classify};
+use crate::conn::{Flags, Intent, Origin};
+use crate::reactor::core::Core;
+use crate::reactor::schedule::TimerTask;
+use crate::sys;
+
+/// Where a connection is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ConnState {
+    /// Outbound, waiting for the handshake. Sends are queued.
+    Connecting,
+    /// Both directions open.
+    Open,
+    /// The peer sent FIN (`on_eof` ran); we can still send.
+    ReadClosed,
+    /// `shutdown_write` asked: flushing, then `SHUT_WR`. Reading goes on.
+    WriteClosing,
+    /// Our FIN is sent (`on_half_close` ran); reading goes on until the peer's FIN.
+    WriteClosed,
+    /// `close` asked: reading stopped, flushing, then close.
+    Closing,
+    /// `linger_close` asked: flushing (input discarded), then `SHUT_WR`.
+    LingerFlushing,
+    /// Our FIN is sent; discarding input until the peer's FIN or the deadline.
+    Lingering,
+    /// Done: `on_close` ran. The slot is freed at the end of the turn.
+    Closed,
+}
+
+impl ConnState {
+    /// Whether `send` is accepted.
+    pub fn can_send(self) -> bool {
+        matches!(
+            self,
+            ConnState::Connecting | ConnState::Open | ConnState::ReadClosed
+        )
+    }
+
+    /// Whether input is read and handed to the handler.
+    pub fn delivers_input(self) -> bool {
+        matches!(
+            self,
+            ConnState::Open | ConnState::WriteClosing | ConnState::WriteClosed
+        )
+    }
+
+    /// Whether input is read and thrown away (lingering close).
+    pub fn discards_input(self) -> bool {
+        matches!(self, ConnState::LingerFlushing | ConnState::Lingering)
+    }
+
+    /// Whether queued bytes still go out.
+    pub fn flushes(self) -> bool {
+        matches!(
+            self,
+            ConnState::Open
+                | ConnState::ReadClosed
+                | ConnState::WriteClosing
+                | ConnState::Closing
+                | ConnState::LingerFlushing
+        )
+    }
+
+    /// Whether a close of some kind is under way or done.
+    pub fn is_closing(self) -> bool {
+        matches!(
+            self,
+            ConnState::Closing
+                | ConnState::LingerFlushing
+                | ConnState::Lingering
+                | ConnState::Closed
+        )
+    }
+}
+
+impl<S: 'static> Core<S> {
+    /// Applies what callbacks asked (intents) and delivers due
+    /// notifications, until nothing is left. Runs only between callbacks.
+    pub(crate) fn apply_pending(&mut self, state: &mut S, slot: usize) {
+        // Each round either applies an intent or runs one notification;
+        // a handler that keeps asking for more gets the rest next turn.
+        for _ in 0..32 {
+            let Some(conn) = self.conn_mut(slot) else {
+                return;
+            };
+            if conn.state == ConnState::Closed {
+                conn.pending = None;
+                conn.flags.remove(Flags::NOTIFICATIONS);
+                return;
+            }
+            if let Some(intent) = conn.pending.take() {
+                self.apply_intent(state, slot, intent);
+            } else if conn.flags.take(Flags::NOTIFY_HIGH) {
+                let queued = conn.send.len();
+                self.dispatch(state, slot, |h, ctx| h.on_high_water(ctx, queued));
+            } else if conn.flags.take(Flags::NOTIFY_DRAIN) {
+                self.dispatch(state, slot, |h, ctx| h.on_drain(ctx));
+            } else if conn.flags.take(Flags::NOTIFY_SHUTDOWN) {
+                self.dispatch(state, slot, |h, ctx| h.on_shutdown(ctx));
+            } else {
+                return;
+            }
+        }
+        self.enqueue(slot);
+    }
+
+    fn apply_intent(&mut self, state: &mut S, slot: usize, intent: Intent) {
+        match intent {
+            Intent::ShutdownWrite => self.start_shutdown_write(state, slot),
+            Intent::Close(reason) => self.start_close(state, slot, reason),
+            Intent::Linger(ms) => self.start_linger(state, slot, Duration::from_millis(ms.into())),
+            Intent::Abort(reason) => self.abort(state, slot, reason),
+            Intent::Fail(errno) => self.fail(state, slot, io::Error::from_raw_os_error(errno)),
+        }
+    }
+
+    /// Open/WriteClosing/WriteClosed/linger states → the peer's FIN was read.
+    pub(crate) fn peer_finished(&mut self, state: &mut S, slot: usize) {
+        let Some(conn) = self.conn_mut(slot) else {
+            return;
+        };
+        conn.flags.insert(Flags::EOF_SEEN);
+        conn.flags.remove(Flags::READABLE);
+        match conn.state {
+            ConnState::Open => {
+                conn.state = ConnState::ReadClosed;
+                self.dispatch(state, slot, |h, ctx| h.on_eof(ctx));
+            }
+            ConnState::WriteClosing => {
+                self.dispatch(state, slot, |h, ctx| h.on_eof(ctx));
+            }
+            ConnState::WriteClosed => {
+                self.dispatch(state, slot, |h, ctx| h.on_eof(ctx));
+                self.close_now(state, slot, CloseReason::PeerClosed);
+            }
+            ConnState::Lingering => self.linger_completed(state, slot),
+            // LingerFlushing: completes once the flush is done.
+            _ => {}
+        }
+    }
+
+    /// `shutdown_write()`: flush, then `SHUT_WR`.
+    fn start_shutdown_write(&mut self, state: &mut S, slot: usize) {
+        let Some(conn) = self.conn_mut(slot) else {
+            return;
+        };
+        match conn.state {
+            ConnState::Open | ConnState::ReadClosed => conn.state = ConnState::WriteClosing,
+            ConnState::Connecting => return self.start_close(state, slot, CloseReason::Local),
+            _ => return,
+        }
+        if conn.send.is_empty() {
+            self.write_side_flushed(state, slot);
+        }
+    }
+
+    /// `close()`: stop reading, flush, close.
+    fn start_close(&mut self, state: &mut S, slot: usize, reason: CloseReason) {
+        let Some(conn) = self.conn_mut(slot) else {
+            return;
+        };
+        conn.flags.insert(Flags::NO_RECONNECT);
+        if conn.state == ConnState::Connecting {
+            return self.close_now(state, slot, reason);
+        }
+        if let (Some(timeout), CloseReason::Local) = (conn.opts.linger, reason) {
+            return self.start_linger(state, slot, timeout);
+        }
+        if conn.state.is_closing() {
+            return;
+        }
+        let reason = if reason == CloseReason::Local && conn.flags.has(Flags::EOF_SEEN) {
+            CloseReason::PeerClosed
+        } else {
+            reason
+        };
+        conn.state = ConnState::Closing;
+        conn.closing_reason = reason;
+        if conn.send.is_empty() {
+            self.close_now(state, slot, reason);
+        }
+    }
+
+    /// `linger_close(timeout)`: flush, `SHUT_WR`, discard input until the
+    /// peer's FIN or the deadline.
+    fn start_linger(&mut self, state: &mut S, slot: usize, timeout: Duration) {
+        let deadline = self.clock.after(timeout);
+        let Some(conn) = self.conn_mut(slot) else {
+            return;
+        };
+        conn.flags.insert(Flags::NO_RECONNECT);
+        let id = conn.id;
+        match conn.state {
+            ConnState::Connecting => return self.close_now(state, slot, CloseReason::Local),
+            ConnState::Closed | ConnState::LingerFlushing | ConnState::Lingering => return,
+            ConnState::WriteClosed => conn.state = ConnState::Lingering,
+            _ => conn.state = ConnState::LingerFlushing,
+        }
+        // Input the handler left is of no use any more.
+        conn.input.clear();
+        let flushed = conn.send.is_empty();
+        let lingering = conn.state == ConnState::Lingering;
+        let eof = conn.flags.has(Flags::EOF_SEEN);
+        let timer = self.timers.insert(deadline, None, TimerTask::Deadline(id));
+        self.replace_deadline_timer(slot, timer);
+        if lingering && eof {
+            self.linger_completed(state, slot);
+        } else if lingering {
+            // Data may already wait in the kernel: go and discard it.
+            self.mark_readable(slot);
+        } else if flushed {
+            self.write_side_flushed(state, slot);
+        }
+    }
+
+    /// The queue drained in a state that was waiting for it.
+    pub(crate) fn write_side_flushed(&mut self, state: &mut S, slot: usize) {
+        let Some(conn) = self.conn_mut(slot) else {
+            return;
+        };
+        match conn.state {
+            ConnState::WriteClosing => {
+                if conn.flags.has(Flags::EOF_SEEN) {
+                    // Both directions are done: closing sends our FIN.
+                    return self.close_now(state, slot, CloseReason::PeerClosed);
+                }
+                if let Err(e) = sys::shutdown_write(&conn.stream) {
+                    return self.fail(state, slot, e);
+                }
+                conn.state = ConnState::WriteClosed;
+                self.dispatch(state, slot, |h, ctx| h.on_half_close(ctx));
+            }
+            ConnState::Closing => {
+                let reason = conn.closing_reason;
+                self.close_now(state, slot, reason);
+            }
+            ConnState::LingerFlushing => {
+                if let Err(e) = sys::shutdown_write(&conn.stream) {
+                    return self.fail(state, slot, e);
+                }
+                conn.state = ConnState::Lingering;
+                if conn.flags.has(Flags::EOF_SEEN) {
+                    self.linger_completed(state, slot);
+                } else {
+                    self.mark_readable(slot);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Lingering → the peer's FIN arrived in time.
+    fn linger_completed(&mut self, state: &mut S, slot: usize) {
+        self.cancel_deadline_timer(slot);
+        self.dispatch(state, slot, |h, ctx| {
+            h.on_linger_close(ctx, LingerOutcome::Completed)
+        });
+        self.close_now(state, slot, CloseReason::Lingered);
+    }
+
+    /// LingerFlushing/Lingering → the deadline passed: reset.
+    pub(crate) fn linger_expired(&mut self, state: &mut S, slot: usize) {
+        self.dispatch(state, slot, |h, ctx| {
+            h.on_linger_close(ctx, LingerOutcome::TimedOut)
+        });
+        self.abort(state, slot, CloseReason::LingerTimeout);
+    }
+
+    /// Any state → Closed with RST (`SO_LINGER` 0, then close).
+    pub(crate) fn abort(&mut self, state: &mut S, slot: usize, reason: CloseReason) {
+        let Some(conn) = self.conn_mut(slot) else {
+            return;
+        };
+        if conn.state == ConnState::Closed {
+            return;
+        }
+        if reason == CloseReason::Aborted {
+            conn.flags.insert(Flags::NO_RECONNECT);
+        }
+        if conn.state != ConnState::Connecting {
+            // Best effort: if it fails the close below is a plain one.
+            let _ = sys::set_abortive_close(&conn.stream);
+        }
+        self.close_now(state, slot, reason);
+    }
+
+    /// A read or send failed: classify the error and close.
+    pub(crate) fn fail(&mut self, state: &mut S, slot: usize, err: io::Error) {
+        let Some(conn) = self.conn_mut(slot) else {
+            return;
+        };
+        if conn.state == ConnState::Connecting {
+            return self.connect_failed(state, slot, err);
+        }
+        let reason = match classify(&err) {
+            Failure::Reset => CloseReason::Reset,
+            Failure::PeerDead => return self.peer_dead(state, slot, err),
+            Failure::Other(kind) => {
+                log::debug!("{}: socket error: {err}", conn.id);
+                CloseReason::Error(kind)
+            }
+        };
+        self.close_now(state, slot, reason);
+    }
+
+    /// The kernel gave up on the peer. With data unacknowledged it was the
+    /// retransmission (user) timeout; otherwise keepalive probes failed.
+    fn peer_dead(&mut self, state: &mut S, slot: usize, err: io::Error) {
+        let Some(conn) = self.conn_mut(slot) else {
+            return;
+        };
+        let unacked = sys::unacked_bytes(&conn.stream).unwrap_or(0);
+        let keepalive = conn.opts.keepalive.is_some();
+        if unacked == 0 && keepalive {
+            self.metrics.keepalive_failures.bump(1);
+            self.dispatch(state, slot, |h, ctx| h.on_keepalive_failure(ctx, &err));
+            self.close_now(state, slot, CloseReason::KeepaliveTimeout);
+        } else if unacked > 0 || err.raw_os_error() == Some(libc::ETIMEDOUT) {
+            self.close_now(state, slot, CloseReason::UserTimeout);
+        } else {
+            self.close_now(state, slot, CloseReason::Error(err.kind()));
+        }
+    }
+
+    /// The one transition into Closed: releases buffers and timers, counts
+    /// the close, calls `on_close` once, and schedules a reconnect if the
+    /// connection has a policy. The slot is freed at the end of the turn.
+    pub(crate) fn close_now(&mut self, state: &mut S, slot: usize, reason: CloseReason) {
+        let Some(conn) = self.conn_mut(slot) else {
+            return;
+        };
+        if conn.state == ConnState::Closed {
+            return;
+        }
+        conn.state = ConnState::Closed;
+        conn.pending = None;
+        conn.send.clear();
+        let input = std::mem::take(&mut conn.input);
+        let timers = [
+            conn.idle_timer.take(),
+            conn.stall_timer.take(),
+            conn.deadline_timer.take(),
+        ];
+        let listener = match conn.origin {
+            Origin::Accepted(l) => Some(l),
+            Origin::Outbound(_) => None,
+        };
+        let id = conn.id;
+        for t in timers.into_iter().flatten() {
+            self.timers.cancel(t);
+        }
+        self.recycle_input_buf(input);
+        self.live_conns -= 1;
+        self.metrics.count_close(reason);
+        self.bury(slot);
+        if let Some(l) = listener {
+            self.listener_conn_closed(l);
+        }
+        log::trace!("{id}: closed ({reason})");
+        self.dispatch(state, slot, |h, ctx| h.on_close(ctx, reason));
+        self.maybe_reconnect(slot, reason);
+    }
+
+    /// Records that the socket may have input and queues the connection.
+    pub(crate) fn mark_readable(&mut self, slot: usize) {
+        if let Some(conn) = self.conn_mut(slot) {
+            conn.flags.insert(Flags::READABLE);
+            self.enqueue(slot);
+        }
+    }
+}

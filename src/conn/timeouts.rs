@@ -1,0 +1,134 @@
+//! Idle, write-stall and deadline timers of a connection.
+//!
+//! The idle and stall timeouts are lazy: a read or a write only stores the
+//! current tick (`last_read`, `last_write`); the one timer per connection
+//! fires at the earliest possible deadline and, if traffic came since, is
+//! put back to the real one. So pushing a timeout back costs nothing per
+//! message.
+
+use crate::conn::Intent;
+use crate::conn::close::CloseReason;
+use crate::conn::state::ConnState;
+use crate::handler::Verdict;
+use crate::reactor::core::Core;
+use crate::reactor::schedule::TimerTask;
+use crate::reactor::timer::{TimerId, ceil_millis};
+
+impl<S: 'static> Core<S> {
+    /// Starts the idle timer if the connection has an idle timeout.
+    pub(crate) fn arm_idle_timer(&mut self, slot: usize) {
+        let Some(conn) = conn_at!(self, slot) else {
+            return;
+        };
+        let (Some(idle), None) = (conn.opts.idle_timeout, conn.idle_timer) else {
+            return;
+        };
+        if conn.state == ConnState::Connecting {
+            return;
+        }
+        let deadline = conn.last_read + ceil_millis(idle);
+        conn.idle_timer = Some(self.timers.insert(deadline, None, TimerTask::Idle(conn.id)));
+    }
+
+    /// Starts the write-stall timer if the connection has a stall timeout.
+    pub(crate) fn arm_stall_timer(&mut self, slot: usize) {
+        let Some(conn) = conn_at!(self, slot) else {
+            return;
+        };
+        let (Some(stall), None) = (conn.opts.write_stall_timeout, conn.stall_timer) else {
+            return;
+        };
+        let deadline = conn.last_write + ceil_millis(stall);
+        conn.stall_timer = Some(
+            self.timers
+                .insert(deadline, None, TimerTask::Stall(conn.id)),
+        );
+    }
+
+    /// Sets the connect-timeout or linger-deadline timer, cancelling the old one.
+    pub(crate) fn replace_deadline_timer(&mut self, slot: usize, timer: TimerId) {
+        self.cancel_deadline_timer(slot);
+        if let Some(conn) = conn_at!(self, slot) {
+            conn.deadline_timer = Some(timer);
+        }
+    }
+
+    pub(crate) fn cancel_deadline_timer(&mut self, slot: usize) {
+        if let Some(t) = conn_at!(self, slot).and_then(|c| c.deadline_timer.take()) {
+            self.timers.cancel(t);
+        }
+    }
+
+    /// The idle timer fired: close if nothing arrived for the whole timeout
+    /// (unless the handler says keep), else wait for the real deadline.
+    pub(crate) fn idle_timer_fired(&mut self, state: &mut S, slot: usize) {
+        let now = self.clock.now();
+        let Some(conn) = conn_at!(self, slot) else {
+            return;
+        };
+        conn.idle_timer = None;
+        let Some(idle) = conn.opts.idle_timeout else {
+            return;
+        };
+        if conn.state.is_closing() {
+            return;
+        }
+        if now < conn.last_read + ceil_millis(idle) {
+            return self.arm_idle_timer(slot);
+        }
+        let mut verdict = Verdict::Close;
+        self.dispatch(state, slot, |h, ctx| verdict = h.on_idle_timeout(ctx));
+        let Some(conn) = conn_at!(self, slot) else {
+            return;
+        };
+        match verdict {
+            Verdict::Close => conn.request(Intent::Close(CloseReason::IdleTimeout)),
+            Verdict::Keep => conn.last_read = now,
+        }
+        self.arm_idle_timer(slot);
+        self.apply_pending(state, slot);
+    }
+
+    /// The stall timer fired: abort if queued bytes did not move for the
+    /// whole timeout (unless the handler says keep).
+    pub(crate) fn stall_timer_fired(&mut self, state: &mut S, slot: usize) {
+        let now = self.clock.now();
+        let Some(conn) = conn_at!(self, slot) else {
+            return;
+        };
+        conn.stall_timer = None;
+        let Some(stall) = conn.opts.write_stall_timeout else {
+            return;
+        };
+        if conn.send.is_empty() || conn.state == ConnState::Closed {
+            return;
+        }
+        if now < conn.last_write + ceil_millis(stall) {
+            return self.arm_stall_timer(slot);
+        }
+        let mut verdict = Verdict::Close;
+        self.dispatch(state, slot, |h, ctx| verdict = h.on_write_stall(ctx));
+        let Some(conn) = conn_at!(self, slot) else {
+            return;
+        };
+        match verdict {
+            Verdict::Close => conn.request(Intent::Abort(CloseReason::WriteStall)),
+            Verdict::Keep => conn.last_write = now,
+        }
+        self.arm_stall_timer(slot);
+        self.apply_pending(state, slot);
+    }
+
+    /// The connect timeout or linger deadline passed.
+    pub(crate) fn deadline_fired(&mut self, state: &mut S, slot: usize) {
+        let Some(conn) = conn_at!(self, slot) else {
+            return;
+        };
+        conn.deadline_timer = None;
+        match conn.state {
+            ConnState::Connecting => self.connect_timed_out(state, slot),
+            ConnState::LingerFlushing | ConnState::Lingering => self.linger_expired(state, slot),
+            _ => {}
+        }
+    }
+}

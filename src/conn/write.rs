@@ -1,0 +1,235 @@
+//! The write path: `send`, the queue flush, write interest and water marks.
+//!
+//! `send` with nothing queued writes straight from the caller's bytes and
+//! queues only what the kernel did not take (no copy on the fast path). A
+//! non-empty queue is flushed with one vectored `sendmsg(MSG_NOSIGNAL)` per
+//! writable event. The socket is registered for writable events only while
+//! bytes are queued: interest changes on the empty↔non-empty transitions,
+//! never per message.
+
+use std::io::{self, IoSlice};
+
+use bytes::Bytes;
+use mio::Interest;
+
+use crate::conn::close::CloseReason;
+use crate::conn::options::OnOverflow;
+use crate::conn::send_buf::MAX_IOVECS;
+use crate::conn::state::ConnState;
+use crate::conn::{Conn, Flags, Intent};
+use crate::error::{Error, Result};
+use crate::reactor::core::Core;
+use crate::reactor::token::ConnId;
+use crate::sys;
+
+/// The bytes of one send: borrowed (copied if queued) or shared (never copied).
+enum Payload<'d> {
+    Slice(&'d [u8]),
+    Shared(Bytes),
+}
+
+impl Payload<'_> {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Payload::Slice(s) => s,
+            Payload::Shared(b) => b,
+        }
+    }
+}
+
+impl<S: 'static> Core<S> {
+    /// `send(&[u8])` on connection `id`.
+    #[inline]
+    pub(crate) fn send_slice(&mut self, id: ConnId, data: &[u8]) -> Result<()> {
+        self.send_payload(id, Payload::Slice(data))
+    }
+
+    /// `send_bytes(Bytes)` on connection `id`.
+    pub(crate) fn send_shared(&mut self, id: ConnId, data: Bytes) -> Result<()> {
+        self.send_payload(id, Payload::Shared(data))
+    }
+
+    fn send_payload(&mut self, id: ConnId, data: Payload<'_>) -> Result<()> {
+        let slot = self.slot_of(id)?;
+        let Some(conn) = conn_at!(self, slot) else {
+            return Err(Error::NoSuchConn);
+        };
+        let len = data.as_slice().len();
+        if let Err(e) = check_send(conn, len) {
+            if conn.pending.is_some() {
+                self.enqueue(slot);
+            }
+            return Err(e);
+        }
+        if len == 0 {
+            return Ok(());
+        }
+        let before = conn.send.len();
+        let mut written = 0;
+        if before == 0 && conn.state != ConnState::Connecting {
+            match sys::send(&conn.stream, data.as_slice()) {
+                Ok(n) => written = n,
+                Err(e) if is_retry(&e) => {}
+                Err(e) => {
+                    conn.request(Intent::Fail(errno(&e)));
+                    self.enqueue(slot);
+                    return Err(Error::Io(e));
+                }
+            }
+            conn.stats.bytes_out += written as u64;
+            self.metrics.bytes_out.bump(written as u64);
+            if written == len {
+                return Ok(());
+            }
+        }
+        match data {
+            Payload::Slice(s) => conn.send.push_slice(&s[written..]),
+            Payload::Shared(mut b) => {
+                bytes::Buf::advance(&mut b, written);
+                conn.send.push_bytes(b)
+            }
+        }
+        self.queue_grew(slot, before);
+        Ok(())
+    }
+
+    /// After bytes were queued: ask for writable events if the queue was
+    /// empty, start the stall clock, and note a high-water crossing.
+    fn queue_grew(&mut self, slot: usize, before: usize) {
+        let now = self.clock.now();
+        let Some(conn) = conn_at!(self, slot) else {
+            return;
+        };
+        let queued = conn.send.len();
+        conn.stats.peak_queued = conn.stats.peak_queued.max(queued as u64);
+        if before == 0 {
+            conn.last_write = now;
+            if !conn.flags.has(Flags::WRITE_INTEREST) {
+                let token = conn.id.0.token();
+                let interest = Interest::READABLE | Interest::WRITABLE;
+                if let Err(e) = self.registry.reregister(&mut conn.stream, token, interest) {
+                    conn.request(Intent::Fail(errno(&e)));
+                    return self.enqueue(slot);
+                }
+                conn.flags.insert(Flags::WRITE_INTEREST);
+            }
+            self.arm_stall_timer(slot);
+        }
+        let Some(conn) = conn_at!(self, slot) else {
+            return;
+        };
+        if before < conn.marks.high()
+            && queued >= conn.marks.high()
+            && !conn.flags.has(Flags::ABOVE_HIGH)
+        {
+            conn.flags.insert(Flags::ABOVE_HIGH | Flags::NOTIFY_HIGH);
+            self.metrics.high_water_events.bump(1);
+            self.enqueue(slot);
+        }
+    }
+
+    /// Writes queued bytes until the queue is empty or the kernel is full.
+    pub(crate) fn flush(&mut self, state: &mut S, slot: usize) {
+        let now = self.clock.now();
+        let Some(conn) = conn_at!(self, slot) else {
+            return;
+        };
+        let mut progressed = false;
+        while !conn.send.is_empty() {
+            let mut iov = [IoSlice::new(&[]); MAX_IOVECS];
+            let count = conn.send.io_slices(&mut iov);
+            let offered: usize = iov[..count].iter().map(|s| s.len()).sum();
+            let result = if count == 1 {
+                sys::send(&conn.stream, &iov[0])
+            } else {
+                sys::send_vectored(&conn.stream, &iov[..count])
+            };
+            match result {
+                Ok(n) => {
+                    conn.send.advance(n);
+                    conn.stats.bytes_out += n as u64;
+                    self.metrics.bytes_out.bump(n as u64);
+                    progressed |= n > 0;
+                    if n < offered {
+                        // The kernel is full; its next writable edge resumes us.
+                        conn.flags.remove(Flags::WRITABLE);
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    conn.flags.remove(Flags::WRITABLE);
+                    break;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return self.fail(state, slot, e),
+            }
+        }
+        if progressed {
+            conn.last_write = now;
+            self.queue_shrank(state, slot);
+        }
+    }
+
+    /// After queued bytes went out: drop write interest when empty, note a
+    /// low-water crossing, and let a close that waited for the flush go on.
+    fn queue_shrank(&mut self, state: &mut S, slot: usize) {
+        let Some(conn) = conn_at!(self, slot) else {
+            return;
+        };
+        let queued = conn.send.len();
+        if conn.flags.has(Flags::ABOVE_HIGH) && queued <= conn.marks.low() {
+            conn.flags.remove(Flags::ABOVE_HIGH);
+            conn.flags.insert(Flags::NOTIFY_DRAIN);
+        }
+        if queued > 0 {
+            return;
+        }
+        if conn.flags.take(Flags::WRITE_INTEREST) {
+            let token = conn.id.0.token();
+            if let Err(e) = self
+                .registry
+                .reregister(&mut conn.stream, token, Interest::READABLE)
+            {
+                return self.fail(state, slot, e);
+            }
+        }
+        if matches!(
+            conn.state,
+            ConnState::WriteClosing | ConnState::Closing | ConnState::LingerFlushing
+        ) {
+            self.write_side_flushed(state, slot);
+        }
+    }
+}
+
+/// Whether `len` more bytes may be sent now; applies the overflow policy.
+fn check_send<S>(conn: &mut Conn<S>, len: usize) -> Result<()> {
+    if !conn.state.can_send() {
+        return Err(Error::WriteClosed);
+    }
+    let queued = conn.send.len();
+    if queued + len <= conn.marks.cap() {
+        return Ok(());
+    }
+    if conn.opts.on_overflow == OnOverflow::Abort {
+        conn.request(Intent::Abort(CloseReason::Overflow));
+        // The caller's loop applies it; the queue is dropped then.
+    }
+    Err(Error::QueueFull {
+        queued,
+        len,
+        cap: conn.marks.cap(),
+    })
+}
+
+/// The errno of an error from a socket call (they all carry one).
+pub(crate) fn errno(e: &io::Error) -> i32 {
+    e.raw_os_error().unwrap_or(libc::EIO)
+}
+
+fn is_retry(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+    )
+}

@@ -1,0 +1,76 @@
+//! Errors of operations on connections and reactors.
+
+use std::fmt;
+use std::io;
+
+/// What an operation on a connection or reactor can fail with. Misuse
+/// (a stale id, a send after close) is an error value, never a panic.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// No open connection has this id: it closed already (ids are never
+    /// reused), or it was never valid.
+    NoSuchConn,
+    /// The id belongs to another reactor; route it through a
+    /// [`ServerHandle`](crate::ServerHandle) instead.
+    ForeignConn,
+    /// The connection's write side is closed or closing: nothing was sent.
+    WriteClosed,
+    /// The message would push the send queue past its hard cap; nothing of
+    /// it was sent or queued.
+    QueueFull {
+        /// Bytes queued before the attempt.
+        queued: usize,
+        /// The size of the refused message.
+        len: usize,
+        /// The connection's `max_send_queue`.
+        cap: usize,
+    },
+    /// The reactor has stopped; the request was not delivered.
+    Stopped,
+    /// A system call failed.
+    Io(io::Error),
+}
+
+/// `Result` with netloop's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::NoSuchConn => f.write_str("no such connection (closed or never opened)"),
+            Error::ForeignConn => f.write_str("connection belongs to another reactor"),
+            Error::WriteClosed => f.write_str("write side of the connection is closed"),
+            Error::QueueFull { queued, len, cap } => write!(
+                f,
+                "send queue full: {queued} bytes queued + {len} would exceed the cap of {cap}"
+            ),
+            Error::Stopped => f.write_str("reactor has stopped"),
+            Error::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Self {
+        Error::Io(e)
+    }
+}
+
+impl From<Error> for io::Error {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Io(e) => e,
+            other => io::Error::other(other.to_string()),
+        }
+    }
+}

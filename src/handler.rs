@@ -1,0 +1,194 @@
+//! The callbacks: every event a connection can see, in one trait.
+//!
+//! | callback | fires when | the connection can still |
+//! |---|---|---|
+//! | [`on_open`](Handler::on_open) | accepted, or an outbound connect completed | everything |
+//! | [`on_read`](Handler::on_read) | bytes arrived (or paused input is handed back on resume) | everything |
+//! | [`on_eof`](Handler::on_eof) | the peer shut its write side (FIN) | send, close; no more reads |
+//! | [`on_half_close`](Handler::on_half_close) | our `shutdown_write` finished: queue flushed, FIN sent | read, close |
+//! | [`on_high_water`](Handler::on_high_water) | the send queue crossed the high mark | everything (typically pause a producer) |
+//! | [`on_drain`](Handler::on_drain) | after a high-water event, the queue fell to the low mark | everything |
+//! | [`on_linger_close`](Handler::on_linger_close) | a lingering close completed or timed out | nothing; `on_close` follows |
+//! | [`on_keepalive_failure`](Handler::on_keepalive_failure) | the kernel declared the peer dead | nothing; `on_close` follows |
+//! | [`on_idle_timeout`](Handler::on_idle_timeout) | nothing received for `idle_timeout` | everything; return `Keep` to stay open |
+//! | [`on_write_stall`](Handler::on_write_stall) | queued bytes stuck for `write_stall_timeout` | everything; return `Keep` to stay open |
+//! | [`on_timer`](Handler::on_timer) | a timer set with [`Ctx::set_timer`] fired | everything |
+//! | [`on_connect_error`](Handler::on_connect_error) | an outbound connect failed | nothing; `on_close` follows |
+//! | [`on_shutdown`](Handler::on_shutdown) | the reactor began a graceful shutdown | everything until the deadline |
+//! | [`on_close`](Handler::on_close) | exactly once, last, for every connection | act on *other* connections only |
+//!
+//! Callbacks run on the reactor thread, one at a time. What a callback asks
+//! of its connection through [`Ctx`] (close, shutdown, pause, ...) is applied
+//! after it returns; bytes passed to `send` go to the kernel at once when
+//! nothing is queued. A callback that panics aborts its own connection with
+//! [`CloseReason::Panicked`]; the loop and the other connections go on.
+
+use std::io;
+
+use bytes::BytesMut;
+
+use crate::conn::close::{CloseReason, LingerOutcome};
+use crate::reactor::connector::ConnectError;
+use crate::reactor::ctx::Ctx;
+use crate::reactor::timer::TimerId;
+
+/// A handler's answer to a timeout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Close the connection with the timeout's reason (the default).
+    Close,
+    /// Keep it open; the timeout starts over.
+    Keep,
+}
+
+/// The callbacks of one connection. Every method but [`on_read`](Handler::on_read)
+/// has a default; `S` is the reactor's shared state ([`Ctx::state`]).
+///
+/// ```
+/// use bytes::BytesMut;
+/// use netloop::{Ctx, Handler, CloseReason};
+///
+/// /// Echoes every byte back; on the peer's FIN, flushes and closes.
+/// struct Echo;
+///
+/// impl Handler for Echo {
+///     fn on_read(&mut self, ctx: &mut Ctx<'_>, input: &mut BytesMut) {
+///         if ctx.send(input).is_err() {
+///             ctx.pause_read(); // over the hard cap: let TCP push back
+///             return;
+///         }
+///         input.clear();
+///     }
+///
+///     fn on_close(&mut self, ctx: &mut Ctx<'_>, reason: CloseReason) {
+///         log::debug!("{} closed: {reason}", ctx.id());
+///     }
+/// }
+/// ```
+pub trait Handler<S: 'static = ()>: 'static {
+    /// The connection is established: accepted, or an outbound connect
+    /// completed ([`Ctx::is_outbound`] tells which).
+    fn on_open(&mut self, ctx: &mut Ctx<'_, S>) {
+        let _ = ctx;
+    }
+
+    /// Bytes arrived. `input` holds everything received and not yet
+    /// consumed: take what forms whole messages (`split_to`, `advance`,
+    /// `clear`) and leave a partial one; it is handed back, extended, on
+    /// the next read. Unconsumed input up to `max_input` is kept; at the
+    /// cap reading pauses until the handler consumes (after
+    /// [`resume_read`](Ctx::resume_read), `on_read` is called again with
+    /// what is buffered).
+    fn on_read(&mut self, ctx: &mut Ctx<'_, S>, input: &mut BytesMut);
+
+    /// The peer shut its write side. Reading is over; sending still works.
+    /// The default closes gracefully once the queue is flushed.
+    fn on_eof(&mut self, ctx: &mut Ctx<'_, S>) {
+        ctx.close();
+    }
+
+    /// Our [`shutdown_write`](Ctx::shutdown_write) completed: the queue was
+    /// flushed and a FIN sent. Reading goes on until the peer's FIN.
+    fn on_half_close(&mut self, ctx: &mut Ctx<'_, S>) {
+        let _ = ctx;
+    }
+
+    /// A [`linger_close`](Ctx::linger_close) ended. [`on_close`](Handler::on_close)
+    /// follows with [`CloseReason::Lingered`] or [`CloseReason::LingerTimeout`].
+    fn on_linger_close(&mut self, ctx: &mut Ctx<'_, S>, outcome: LingerOutcome) {
+        let _ = (ctx, outcome);
+    }
+
+    /// The send queue crossed the high water mark (`queued` bytes now).
+    /// Fires once per crossing; [`on_drain`](Handler::on_drain) ends it.
+    fn on_high_water(&mut self, ctx: &mut Ctx<'_, S>, queued: usize) {
+        let _ = (ctx, queued);
+    }
+
+    /// After [`on_high_water`](Handler::on_high_water), the queue fell to
+    /// the low water mark: the connection is writable again.
+    fn on_drain(&mut self, ctx: &mut Ctx<'_, S>) {
+        let _ = ctx;
+    }
+
+    /// The kernel declared the peer dead (keepalive probes unanswered:
+    /// `ETIMEDOUT`, or an ICMP error such as `EHOSTUNREACH`).
+    /// [`on_close`](Handler::on_close) follows with [`CloseReason::KeepaliveTimeout`].
+    fn on_keepalive_failure(&mut self, ctx: &mut Ctx<'_, S>, error: &io::Error) {
+        let _ = (ctx, error);
+    }
+
+    /// Nothing was received for the idle timeout. The default closes
+    /// gracefully with [`CloseReason::IdleTimeout`].
+    fn on_idle_timeout(&mut self, ctx: &mut Ctx<'_, S>) -> Verdict {
+        let _ = ctx;
+        Verdict::Close
+    }
+
+    /// Queued bytes made no progress for the write-stall timeout. The
+    /// default aborts with [`CloseReason::WriteStall`].
+    fn on_write_stall(&mut self, ctx: &mut Ctx<'_, S>) -> Verdict {
+        let _ = ctx;
+        Verdict::Close
+    }
+
+    /// A timer set with [`Ctx::set_timer`] or [`Ctx::set_interval`] fired.
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, S>, timer: TimerId) {
+        let _ = (ctx, timer);
+    }
+
+    /// An outbound connect failed. [`on_close`](Handler::on_close) follows
+    /// with [`CloseReason::ConnectFailed`].
+    fn on_connect_error(&mut self, ctx: &mut Ctx<'_, S>, error: &ConnectError) {
+        let _ = (ctx, error);
+    }
+
+    /// The reactor began a graceful shutdown: finish up and close. At the
+    /// deadline idle connections are closed and busy ones aborted.
+    fn on_shutdown(&mut self, ctx: &mut Ctx<'_, S>) {
+        let _ = ctx;
+    }
+
+    /// The connection is gone. Called exactly once for every connection,
+    /// last. `ctx` can still act on other connections.
+    fn on_close(&mut self, ctx: &mut Ctx<'_, S>, reason: CloseReason) {
+        let _ = (ctx, reason);
+    }
+}
+
+/// A handler that reads and drops everything (a sink, or a placeholder).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Discard;
+
+impl<S: 'static> Handler<S> for Discard {
+    fn on_read(&mut self, _ctx: &mut Ctx<'_, S>, input: &mut BytesMut) {
+        input.clear();
+    }
+}
+
+/// A handler that echoes every byte back, pausing while the peer is slow.
+///
+/// On the peer's FIN it flushes what is queued, then closes. While the send
+/// queue is above its high water mark it stops reading, so a peer that
+/// sends without reading is held back by TCP flow control instead of
+/// growing the queue.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Echo;
+
+impl<S: 'static> Handler<S> for Echo {
+    fn on_read(&mut self, ctx: &mut Ctx<'_, S>, input: &mut BytesMut) {
+        match ctx.send(input) {
+            Ok(()) => input.clear(),
+            // Over the hard cap: keep the input, wait for the queue to drain.
+            Err(_) => ctx.pause_read(),
+        }
+    }
+
+    fn on_high_water(&mut self, ctx: &mut Ctx<'_, S>, _queued: usize) {
+        ctx.pause_read();
+    }
+
+    fn on_drain(&mut self, ctx: &mut Ctx<'_, S>) {
+        ctx.resume_read();
+    }
+}

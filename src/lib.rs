@@ -1,0 +1,67 @@
+//! netloop: a single-threaded, mio-based TCP reactor.
+//!
+//! One thread, one `epoll`, one hand-written loop: listeners and
+//! connections live in a slab, each connection buffers what the kernel will
+//! not take yet (with water marks and a hard cap), and one [`Handler`] per
+//! connection gets a callback for every TCP event: read, EOF, half-close,
+//! lingering close, keepalive failure, water marks and the final close.
+//!
+//! ```no_run
+//! use bytes::BytesMut;
+//! use netloop::{Ctx, Handler, ListenOptions, Reactor};
+//!
+//! struct Echo;
+//!
+//! impl Handler for Echo {
+//!     fn on_read(&mut self, ctx: &mut Ctx<'_>, input: &mut BytesMut) {
+//!         if ctx.send(input).is_ok() {
+//!             input.clear();
+//!         }
+//!     }
+//! }
+//!
+//! let mut reactor = Reactor::new()?;
+//! reactor.listen("127.0.0.1:7000".parse().unwrap(), ListenOptions::default(), || Echo)?;
+//! reactor.run()?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! Guarantees and non-guarantees are listed in the README ("Guarantees").
+
+#![warn(missing_docs)]
+
+/// The connection in `slot` of a core, borrowing only the slab (so other
+/// fields of the core stay usable while the connection is held).
+macro_rules! conn_at {
+    ($core:expr, $slot:expr) => {
+        match $core.entries.get_mut($slot) {
+            Some($crate::reactor::core::Entry::Conn(c)) => Some(c),
+            _ => None,
+        }
+    };
+}
+
+mod conn;
+mod error;
+pub mod handler;
+mod metrics;
+mod reactor;
+mod sys;
+
+pub use bytes;
+pub use conn::ConnStats;
+pub use conn::close::{CloseReason, LingerOutcome};
+pub use conn::options::{ConnOptions, Keepalive, OnOverflow};
+pub use conn::send_buf::SendBuf;
+pub use conn::state::ConnState;
+pub use error::{Error, Result};
+pub use handler::{Handler, Verdict};
+pub use metrics::MetricsSnapshot;
+pub use reactor::Reactor;
+pub use reactor::connector::{Backoff, ConnectError, ConnectErrorKind, ConnectOptions};
+pub use reactor::ctx::{ConnRef, Ctx, ReactorCtx};
+pub use reactor::handle::ReactorHandle;
+pub use reactor::listener::ListenOptions;
+pub use reactor::timer::TimerId;
+pub use reactor::token::{ConnId, ListenerId};
+pub use sys::TcpInfo;

@@ -1,0 +1,175 @@
+//! Per-reactor counters, written by the loop and readable from any thread
+//! through a handle without stopping the loop.
+//!
+//! Each counter has exactly one writer (the reactor thread), so an update is
+//! a relaxed load and store, not a locked read-modify-write: counting costs
+//! the hot path two plain instructions.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::conn::close::CloseReason;
+
+/// A counter with a single writer.
+#[derive(Default, Debug)]
+pub(crate) struct Counter(AtomicU64);
+
+impl Counter {
+    #[inline]
+    pub(crate) fn bump(&self, n: u64) {
+        // Single writer: no other thread stores, so load+store is exact.
+        self.0.store(
+            self.0.load(Ordering::Relaxed).wrapping_add(n),
+            Ordering::Relaxed,
+        );
+    }
+
+    #[inline]
+    pub(crate) fn set(&self, n: u64) {
+        self.0.store(n, Ordering::Relaxed);
+    }
+
+    #[inline]
+    pub(crate) fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Number of distinct close-reason kinds counted.
+const REASONS: usize = 15;
+
+fn reason_index(reason: CloseReason) -> usize {
+    match reason {
+        CloseReason::Local => 0,
+        CloseReason::PeerClosed => 1,
+        CloseReason::Lingered => 2,
+        CloseReason::LingerTimeout => 3,
+        CloseReason::Reset => 4,
+        CloseReason::Aborted => 5,
+        CloseReason::Overflow => 6,
+        CloseReason::IdleTimeout => 7,
+        CloseReason::WriteStall => 8,
+        CloseReason::KeepaliveTimeout => 9,
+        CloseReason::UserTimeout => 10,
+        CloseReason::ConnectFailed(_) => 11,
+        CloseReason::Panicked => 12,
+        CloseReason::Shutdown => 13,
+        CloseReason::Error(_) => 14,
+    }
+}
+
+/// The live counters of one reactor.
+#[derive(Default, Debug)]
+pub(crate) struct Metrics {
+    pub(crate) accepted: Counter,
+    pub(crate) connected: Counter,
+    pub(crate) open: Counter,
+    pub(crate) closed: [Counter; REASONS],
+    pub(crate) bytes_in: Counter,
+    pub(crate) bytes_out: Counter,
+    pub(crate) high_water_events: Counter,
+    pub(crate) keepalive_failures: Counter,
+    pub(crate) accept_errors: Counter,
+    pub(crate) panics: Counter,
+    pub(crate) turns: Counter,
+    pub(crate) busy_nanos: Counter,
+    pub(crate) timers_pending: Counter,
+}
+
+impl Metrics {
+    pub(crate) fn count_close(&self, reason: CloseReason) {
+        self.closed[reason_index(reason)].bump(1);
+    }
+
+    pub(crate) fn snapshot(&self) -> MetricsSnapshot {
+        let mut closed = [0; REASONS];
+        for (out, c) in closed.iter_mut().zip(&self.closed) {
+            *out = c.get();
+        }
+        MetricsSnapshot {
+            accepted: self.accepted.get(),
+            connected: self.connected.get(),
+            open: self.open.get(),
+            closed,
+            bytes_in: self.bytes_in.get(),
+            bytes_out: self.bytes_out.get(),
+            high_water_events: self.high_water_events.get(),
+            keepalive_failures: self.keepalive_failures.get(),
+            accept_errors: self.accept_errors.get(),
+            panics: self.panics.get(),
+            turns: self.turns.get(),
+            busy_nanos: self.busy_nanos.get(),
+            timers_pending: self.timers_pending.get(),
+        }
+    }
+}
+
+/// A reactor's counters at one moment; also what `run()` returns.
+///
+/// ```
+/// let mut reactor = netloop::Reactor::new().unwrap();
+/// reactor.turn(Some(std::time::Duration::ZERO)).unwrap();
+/// let m = reactor.metrics();
+/// assert_eq!(m.accepted, 0);
+/// assert!(m.turns >= 1);
+/// assert_eq!(m.closed_with(netloop::CloseReason::Reset), 0);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MetricsSnapshot {
+    /// Connections accepted.
+    pub accepted: u64,
+    /// Outbound connections established.
+    pub connected: u64,
+    /// Connections open now.
+    pub open: u64,
+    closed: [u64; REASONS],
+    /// Bytes received.
+    pub bytes_in: u64,
+    /// Bytes handed to the kernel.
+    pub bytes_out: u64,
+    /// High-water crossings.
+    pub high_water_events: u64,
+    /// Keepalive failures.
+    pub keepalive_failures: u64,
+    /// Failed accepts (all causes, including EMFILE).
+    pub accept_errors: u64,
+    /// Callbacks that panicked.
+    pub panics: u64,
+    /// Loop turns.
+    pub turns: u64,
+    /// Time spent outside `epoll_wait` (I/O, callbacks, timers), in ns.
+    pub busy_nanos: u64,
+    /// Timers pending at the end of the last turn.
+    pub timers_pending: u64,
+}
+
+impl MetricsSnapshot {
+    /// Connections closed with `reason`'s kind (payloads such as the error
+    /// kind are not distinguished).
+    pub fn closed_with(&self, reason: CloseReason) -> u64 {
+        self.closed[reason_index(reason)]
+    }
+
+    /// Connections closed, for any reason.
+    pub fn closed_total(&self) -> u64 {
+        self.closed.iter().sum()
+    }
+
+    /// Adds another reactor's counters to these (for a multi-reactor server).
+    pub fn merge(&mut self, other: &MetricsSnapshot) {
+        self.accepted += other.accepted;
+        self.connected += other.connected;
+        self.open += other.open;
+        for (a, b) in self.closed.iter_mut().zip(other.closed) {
+            *a += b;
+        }
+        self.bytes_in += other.bytes_in;
+        self.bytes_out += other.bytes_out;
+        self.high_water_events += other.high_water_events;
+        self.keepalive_failures += other.keepalive_failures;
+        self.accept_errors += other.accept_errors;
+        self.panics += other.panics;
+        self.turns += other.turns;
+        self.busy_nanos += other.busy_nanos;
+        self.timers_pending += other.timers_pending;
+    }
+}

@@ -1,0 +1,473 @@
+//! Outbound connections: non-blocking connect, classified failures, a
+//! user-space connect timeout and an optional reconnect policy.
+//!
+//! Completion follows mio's recipe: wait for a writable event, then
+//! `take_error()` (a failed handshake) and `peer_addr()` (`ENOTCONN` means
+//! the event was spurious: keep waiting). Without a user timeout a SYN that
+//! gets no answer fails only after the kernel's ~127 s of retries, so
+//! [`ConnectOptions::timeout`] defaults to 10 s.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+use mio::net::TcpStream;
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
+
+use crate::conn::close::CloseReason;
+use crate::conn::options::ConnOptions;
+use crate::conn::state::ConnState;
+use crate::conn::{Flags, Origin};
+use crate::handler::Handler;
+use crate::reactor::core::Core;
+use crate::reactor::schedule::TimerTask;
+use crate::reactor::token::ConnId;
+
+/// Why an outbound connect failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ConnectErrorKind {
+    /// No answer within the connect timeout (or the kernel's SYN retries).
+    TimedOut,
+    /// The peer answered with RST: nothing listens on that port.
+    Refused,
+    /// No route to the host or network, or an ICMP unreachable came back.
+    Unreachable,
+    /// The local address is not available (`EADDRNOTAVAIL`: no such local
+    /// address, or out of ephemeral ports).
+    AddrNotAvailable,
+    /// The connection was made to itself (same local and peer address:
+    /// a TCP simultaneous open to a free ephemeral port).
+    SelfConnect,
+    /// Any other error.
+    Other(io::ErrorKind),
+}
+
+impl ConnectErrorKind {
+    /// Classifies a connect error.
+    pub fn of(err: &io::Error) -> ConnectErrorKind {
+        match err.raw_os_error() {
+            Some(libc::ETIMEDOUT) => ConnectErrorKind::TimedOut,
+            Some(libc::ECONNREFUSED) => ConnectErrorKind::Refused,
+            Some(libc::EHOSTUNREACH | libc::ENETUNREACH | libc::EHOSTDOWN | libc::ENETDOWN) => {
+                ConnectErrorKind::Unreachable
+            }
+            Some(libc::EADDRNOTAVAIL) => ConnectErrorKind::AddrNotAvailable,
+            _ => ConnectErrorKind::Other(err.kind()),
+        }
+    }
+}
+
+impl fmt::Display for ConnectErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConnectErrorKind::TimedOut => f.write_str("timed out"),
+            ConnectErrorKind::Refused => f.write_str("refused"),
+            ConnectErrorKind::Unreachable => f.write_str("unreachable"),
+            ConnectErrorKind::AddrNotAvailable => f.write_str("address not available"),
+            ConnectErrorKind::SelfConnect => f.write_str("connected to itself"),
+            ConnectErrorKind::Other(kind) => write!(f, "{kind}"),
+        }
+    }
+}
+
+/// A failed connect: the classification and the underlying error.
+#[derive(Debug)]
+pub struct ConnectError {
+    /// What kind of failure.
+    pub kind: ConnectErrorKind,
+    /// The address that was being connected to.
+    pub addr: SocketAddr,
+    /// The OS error, if there was one.
+    pub source: Option<io::Error>,
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "connect to {} failed: {}", self.addr, self.kind)?;
+        if let Some(e) = &self.source {
+            write!(f, " ({e})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConnectError {}
+
+/// Exponential backoff between reconnect attempts.
+///
+/// ```
+/// use std::time::Duration;
+/// let b = netloop::Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+/// assert_eq!(b.delay(0, 0.0), Duration::from_millis(100));
+/// assert_eq!(b.delay(3, 0.0), Duration::from_millis(800));
+/// assert_eq!(b.delay(20, 0.0), Duration::from_secs(5));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Backoff {
+    /// Delay before the first retry.
+    pub start: Duration,
+    /// Largest delay.
+    pub max: Duration,
+    /// Fraction of the delay (0.0 to 1.0) replaced by a random amount, so
+    /// many clients do not retry in lockstep.
+    pub jitter: f64,
+}
+
+impl Backoff {
+    /// Doubling from `start` up to `max`, with 20% jitter.
+    pub fn new(start: Duration, max: Duration) -> Backoff {
+        Backoff {
+            start,
+            max,
+            jitter: 0.2,
+        }
+    }
+
+    /// Sets the jitter fraction.
+    pub fn jitter(mut self, jitter: f64) -> Backoff {
+        self.jitter = jitter.clamp(0.0, 1.0);
+        self
+    }
+
+    /// The delay before retry number `attempt` (0-based), with `random` in
+    /// `[0, 1)` choosing the jitter.
+    pub fn delay(&self, attempt: u32, random: f64) -> Duration {
+        let factor = 2f64.powi(attempt.min(30) as i32);
+        let base = (self.start.as_secs_f64() * factor).min(self.max.as_secs_f64());
+        let jittered = base * (1.0 - self.jitter * random.clamp(0.0, 1.0));
+        Duration::from_secs_f64(jittered)
+    }
+}
+
+/// Options of an outbound connection.
+///
+/// ```
+/// use std::time::Duration;
+/// use netloop::{Backoff, ConnectOptions};
+/// let opts = ConnectOptions::default()
+///     .timeout(Duration::from_secs(2))
+///     .reconnect(Backoff::new(Duration::from_millis(100), Duration::from_secs(10)));
+/// assert_eq!(opts.timeout, Some(Duration::from_secs(2)));
+/// ```
+#[derive(Clone, Debug)]
+pub struct ConnectOptions {
+    /// Give up after this long (default 10 s). `None` leaves it to the
+    /// kernel (about 127 s for an unanswered SYN).
+    pub timeout: Option<Duration>,
+    /// Local address to bind before connecting.
+    pub bind: Option<SocketAddr>,
+    /// Connection options (socket options, marks, timeouts).
+    pub conn: ConnOptions,
+    /// Reconnect after a failed connect or a close that was not asked for.
+    pub reconnect: Option<Backoff>,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            timeout: Some(Duration::from_secs(10)),
+            bind: None,
+            conn: ConnOptions::default(),
+            reconnect: None,
+        }
+    }
+}
+
+impl ConnectOptions {
+    /// Sets the connect timeout.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+    /// Binds to a local address first.
+    pub fn bind(mut self, addr: SocketAddr) -> Self {
+        self.bind = Some(addr);
+        self
+    }
+    /// Sets the connection options.
+    pub fn conn(mut self, conn: ConnOptions) -> Self {
+        self.conn = conn;
+        self
+    }
+    /// Reconnects with this backoff after a failed connect or an unrequested close.
+    pub fn reconnect(mut self, backoff: Backoff) -> Self {
+        self.reconnect = Some(backoff);
+        self
+    }
+}
+
+/// What an outbound connection keeps to reconnect.
+pub(crate) struct Outbound {
+    pub(crate) addr: SocketAddr,
+    pub(crate) opts: ConnectOptions,
+    /// Failed attempts in a row (reset once connected).
+    pub(crate) attempt: u32,
+}
+
+/// A scheduled reconnect: the handler waits here between connections.
+pub(crate) struct Reconnect<S> {
+    outbound: Box<Outbound>,
+    handler: Box<dyn Handler<S>>,
+}
+
+/// Creates the socket, applies options, binds and starts a non-blocking
+/// connect. `Ok(Err(e))`: the socket exists but connect failed at once.
+fn start_connect(
+    addr: SocketAddr,
+    opts: &ConnectOptions,
+) -> io::Result<(TcpStream, Option<io::Error>)> {
+    opts.conn.validate()?;
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_nonblocking(true)?;
+    socket.set_cloexec(true)?;
+    opts.conn.apply(SockRef::from(&socket))?;
+    let mut early = None;
+    if let Some(local) = opts.bind {
+        if let Err(e) = socket.bind(&local.into()) {
+            early = Some(e);
+        }
+    }
+    if early.is_none() {
+        match socket.connect(&addr.into()) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+            Err(e) => early = Some(e),
+        }
+    }
+    Ok((TcpStream::from_std(socket.into()), early))
+}
+
+/// A small xorshift generator for backoff jitter (no `rand` dependency).
+fn jitter_sample(seed: u64) -> f64 {
+    let mut x = seed ^ 0x9e37_79b9_7f4a_7c15;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    (x >> 11) as f64 / (1u64 << 53) as f64
+}
+
+impl<S: 'static> Core<S> {
+    /// Starts connecting. Failures after the socket exists (refused,
+    /// unreachable, timeout, ...) are reported to the handler through
+    /// `on_connect_error` and `on_close`; only failing to create a socket
+    /// at all (e.g. `EMFILE`) is returned here.
+    pub(crate) fn connect(
+        &mut self,
+        addr: SocketAddr,
+        opts: ConnectOptions,
+        handler: Box<dyn Handler<S>>,
+    ) -> io::Result<ConnId> {
+        let outbound = Box::new(Outbound {
+            addr,
+            opts,
+            attempt: 0,
+        });
+        self.connect_outbound(outbound, handler)
+    }
+
+    fn connect_outbound(
+        &mut self,
+        outbound: Box<Outbound>,
+        handler: Box<dyn Handler<S>>,
+    ) -> io::Result<ConnId> {
+        let (stream, early) = start_connect(outbound.addr, &outbound.opts)?;
+        let conn_opts = Rc::new(outbound.opts.conn.clone());
+        let timeout = outbound.opts.timeout;
+        let origin = Origin::Outbound(Some(outbound));
+        let slot = self.add_conn(stream, ConnState::Connecting, conn_opts, handler, origin)?;
+        let id = self.conn(slot).map(|c| c.id).expect("just added");
+        if let Some(e) = early {
+            // Reported from the loop, like any other failure.
+            if let Some(c) = conn_at!(self, slot) {
+                c.request(crate::conn::Intent::Fail(crate::conn::write::errno(&e)));
+            }
+            self.enqueue(slot);
+        } else if let Some(timeout) = timeout {
+            let deadline = self.clock.after(timeout);
+            let timer = self.timers.insert(deadline, None, TimerTask::Deadline(id));
+            self.replace_deadline_timer(slot, timer);
+        }
+        Ok(id)
+    }
+
+    /// A writable or error event on a connecting socket.
+    pub(crate) fn finish_connect(&mut self, state: &mut S, slot: usize) {
+        let Some(conn) = conn_at!(self, slot) else {
+            return;
+        };
+        if !conn.flags.has(Flags::WRITABLE) && !conn.flags.has(Flags::HANGUP_HINT) {
+            return;
+        }
+        match conn.stream.take_error() {
+            Ok(Some(e)) | Err(e) => return self.connect_failed(state, slot, e),
+            Ok(None) => {}
+        }
+        match conn.stream.peer_addr() {
+            Ok(peer) => {
+                if conn.stream.local_addr().is_ok_and(|local| local == peer) {
+                    return self.connect_failed_with(
+                        state,
+                        slot,
+                        ConnectErrorKind::SelfConnect,
+                        None,
+                    );
+                }
+            }
+            // Spurious wake-up: the handshake is still under way.
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => {
+                conn.flags.remove(Flags::WRITABLE | Flags::HANGUP_HINT);
+                return;
+            }
+            Err(e) => return self.connect_failed(state, slot, e),
+        }
+        self.connected(state, slot);
+    }
+
+    /// Connecting → Open: cancel the timeout, run `on_open`, send what was
+    /// queued meanwhile.
+    fn connected(&mut self, state: &mut S, slot: usize) {
+        self.cancel_deadline_timer(slot);
+        let Some(conn) = conn_at!(self, slot) else {
+            return;
+        };
+        conn.state = ConnState::Open;
+        if let Origin::Outbound(Some(o)) = &mut conn.origin {
+            o.attempt = 0;
+        }
+        conn.last_read = self.clock.now();
+        self.metrics.connected.bump(1);
+        self.arm_idle_timer(slot);
+        self.opened(state, slot);
+        if let Some(conn) = conn_at!(self, slot) {
+            if conn.state.flushes() && !conn.send.is_empty() {
+                self.flush(state, slot);
+            } else if conn.send.is_empty() && conn.flags.take(Flags::WRITE_INTEREST) {
+                let token = conn.id.0.token();
+                if let Err(e) =
+                    self.registry
+                        .reregister(&mut conn.stream, token, mio::Interest::READABLE)
+                {
+                    self.fail(state, slot, e);
+                }
+            }
+        }
+    }
+
+    /// The connect timeout fired while still connecting.
+    pub(crate) fn connect_timed_out(&mut self, state: &mut S, slot: usize) {
+        self.connect_failed_with(state, slot, ConnectErrorKind::TimedOut, None);
+    }
+
+    pub(crate) fn connect_failed(&mut self, state: &mut S, slot: usize, err: io::Error) {
+        let kind = ConnectErrorKind::of(&err);
+        self.connect_failed_with(state, slot, kind, Some(err));
+    }
+
+    /// Connecting → Closed: `on_connect_error`, then `on_close`.
+    fn connect_failed_with(
+        &mut self,
+        state: &mut S,
+        slot: usize,
+        kind: ConnectErrorKind,
+        source: Option<io::Error>,
+    ) {
+        let Some(conn) = conn_at!(self, slot) else {
+            return;
+        };
+        let addr = match &conn.origin {
+            Origin::Outbound(Some(o)) => o.addr,
+            _ => conn
+                .stream
+                .peer_addr()
+                .unwrap_or_else(|_| ([0, 0, 0, 0], 0).into()),
+        };
+        log::debug!("{}: connect to {addr} failed: {kind}", conn.id);
+        let error = ConnectError { kind, addr, source };
+        self.dispatch(state, slot, |h, ctx| h.on_connect_error(ctx, &error));
+        self.close_now(state, slot, CloseReason::ConnectFailed(kind));
+    }
+
+    /// After `on_close` of an outbound connection with a reconnect policy:
+    /// schedule the next attempt with the same handler.
+    pub(crate) fn maybe_reconnect(&mut self, slot: usize, reason: CloseReason) {
+        if self.shutting_down || self.stopping {
+            return;
+        }
+        let now = self.clock.now();
+        let Some(conn) = conn_at!(self, slot) else {
+            return;
+        };
+        if conn.flags.has(Flags::NO_RECONNECT) || reason == CloseReason::Panicked {
+            return;
+        }
+        let Origin::Outbound(record) = &mut conn.origin else {
+            return;
+        };
+        let Some(backoff) = record.as_ref().and_then(|o| o.opts.reconnect) else {
+            return;
+        };
+        let (Some(mut outbound), Some(handler)) = (record.take(), conn.handler.take()) else {
+            return;
+        };
+        let delay = backoff.delay(outbound.attempt, jitter_sample(now ^ conn.id.as_u64()));
+        outbound.attempt = outbound.attempt.saturating_add(1);
+        let task = TimerTask::Reconnect(Box::new(Reconnect { outbound, handler }));
+        let deadline = self.clock.after(delay);
+        self.timers.insert(deadline, None, task);
+    }
+
+    /// The reconnect timer fired: connect again with the same handler.
+    pub(crate) fn reconnect(&mut self, attempt: Reconnect<S>) {
+        if self.shutting_down || self.stopping {
+            return;
+        }
+        let Reconnect { outbound, handler } = attempt;
+        let addr = outbound.addr;
+        if let Err(e) = self.connect_outbound(outbound, handler) {
+            log::warn!("reconnect to {addr}: could not create a socket: {e}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_are_classified() {
+        let e = io::Error::from_raw_os_error;
+        assert_eq!(
+            ConnectErrorKind::of(&e(libc::ECONNREFUSED)),
+            ConnectErrorKind::Refused
+        );
+        assert_eq!(
+            ConnectErrorKind::of(&e(libc::ETIMEDOUT)),
+            ConnectErrorKind::TimedOut
+        );
+        assert_eq!(
+            ConnectErrorKind::of(&e(libc::EHOSTUNREACH)),
+            ConnectErrorKind::Unreachable
+        );
+        assert_eq!(
+            ConnectErrorKind::of(&e(libc::ENETUNREACH)),
+            ConnectErrorKind::Unreachable
+        );
+        assert_eq!(
+            ConnectErrorKind::of(&e(libc::EADDRNOTAVAIL)),
+            ConnectErrorKind::AddrNotAvailable
+        );
+    }
+
+    #[test]
+    fn backoff_doubles_caps_and_jitters_down() {
+        let b = Backoff::new(Duration::from_millis(10), Duration::from_millis(100)).jitter(0.5);
+        assert_eq!(b.delay(1, 0.0), Duration::from_millis(20));
+        assert_eq!(b.delay(10, 0.0), Duration::from_millis(100));
+        assert_eq!(b.delay(10, 1.0), Duration::from_millis(50));
+        let s = jitter_sample(42);
+        assert!((0.0..1.0).contains(&s));
+    }
+}

@@ -1,0 +1,389 @@
+//! The reactor's state apart from the poller: the slab of listeners and
+//! connections, the ready queue, timers and shared buffers.
+//!
+//! Everything that runs "on the loop" is a method of [`Core`]; the poller and
+//! the event list stay in [`Reactor`](super::Reactor) so that a callback can
+//! borrow the core mutably while the loop walks the events.
+
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use mio::{Interest, Registry};
+use slab::Slab;
+
+use crate::conn::options::ConnOptions;
+use crate::conn::state::ConnState;
+use crate::conn::{Conn, Flags, Origin};
+use crate::error::{Error, Result};
+use crate::handler::Handler;
+use crate::metrics::Metrics;
+use crate::reactor::listener::Listener;
+use crate::reactor::schedule::TimerTask;
+use crate::reactor::timer::{Clock, TimerQueue};
+use crate::reactor::token::{ConnId, Key, MAX_SLOTS};
+
+/// Size of the shared read buffer: one read takes at most this much.
+pub(crate) const SCRATCH_SIZE: usize = 64 * 1024;
+/// Input buffers kept for reuse by connections holding a partial message.
+const INPUT_POOL_MAX: usize = 64;
+/// Pooled input buffers larger than this are freed instead of kept.
+const INPUT_POOL_BUF_MAX: usize = 64 * 1024;
+
+/// One slab entry. Connections are stored inline (no allocation per
+/// connection); the rarer, larger listeners are boxed.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Entry<S> {
+    Conn(Conn<S>),
+    Listener(Box<Listener<S>>),
+}
+
+/// The loop's state.
+pub(crate) struct Core<S> {
+    /// Listeners and connections; slots are freed only at the end of a turn.
+    pub(crate) entries: Slab<Entry<S>>,
+    pub(crate) registry: Registry,
+    pub(crate) clock: Clock,
+    pub(crate) timers: TimerQueue<TimerTask<S>>,
+    /// Slots with work this turn, each at most once (`Flags::QUEUED`).
+    ready: VecDeque<usize>,
+    /// Slots that used their budget: they go first next turn, and make the
+    /// next poll non-blocking so their readiness is not lost.
+    deferred: Vec<usize>,
+    /// Slots that reached Closed this turn, freed at its end.
+    dead: Vec<usize>,
+    /// The shared read buffer, lent to one connection at a time.
+    pub(crate) scratch: BytesMut,
+    input_pool: Vec<BytesMut>,
+    pub(crate) index: u8,
+    next_generation: u32,
+    /// Open connections (not yet Closed).
+    pub(crate) live_conns: usize,
+    pub(crate) metrics: Arc<Metrics>,
+    /// Set by `stop()`: the loop ends after this turn.
+    pub(crate) stopping: bool,
+    /// Set by `shutdown()`: listeners are gone, connections finishing.
+    pub(crate) shutting_down: bool,
+}
+
+impl<S: 'static> Core<S> {
+    pub(crate) fn new(registry: Registry, index: u8, metrics: Arc<Metrics>) -> Self {
+        Core {
+            entries: Slab::new(),
+            registry,
+            clock: Clock::new(),
+            timers: TimerQueue::new(),
+            ready: VecDeque::new(),
+            deferred: Vec::new(),
+            dead: Vec::new(),
+            scratch: BytesMut::with_capacity(SCRATCH_SIZE),
+            input_pool: Vec::new(),
+            index,
+            next_generation: 1,
+            live_conns: 0,
+            metrics,
+            stopping: false,
+            shutting_down: false,
+        }
+    }
+
+    /// A fresh key for the slot the slab will hand out next.
+    pub(crate) fn next_key(&mut self) -> Result<Key> {
+        let slot = self.entries.vacant_key();
+        if slot >= MAX_SLOTS {
+            return Err(Error::Io(std::io::Error::other("reactor slab is full")));
+        }
+        let generation = self.next_generation;
+        self.next_generation = self.next_generation.wrapping_add(1).max(1);
+        Ok(Key::new(slot, self.index, generation))
+    }
+
+    /// Inserts and registers a new connection; the caller runs `on_open`.
+    pub(crate) fn add_conn(
+        &mut self,
+        mut stream: mio::net::TcpStream,
+        state: ConnState,
+        opts: Rc<ConnOptions>,
+        handler: Box<dyn Handler<S>>,
+        origin: Origin,
+    ) -> Result<usize> {
+        let key = self.next_key()?;
+        let interest = if state == ConnState::Connecting {
+            Interest::READABLE | Interest::WRITABLE
+        } else {
+            Interest::READABLE
+        };
+        self.registry.register(&mut stream, key.token(), interest)?;
+        let id = ConnId(key);
+        let now = self.clock.now();
+        let mut conn = Conn::new(id, stream, state, opts, handler, origin, now);
+        if state == ConnState::Connecting {
+            conn.flags.insert(Flags::WRITE_INTEREST);
+        }
+        let slot = self.entries.insert(Entry::Conn(conn));
+        debug_assert_eq!(slot, key.slot());
+        self.live_conns += 1;
+        self.arm_idle_timer(slot);
+        Ok(slot)
+    }
+
+    #[inline]
+    pub(crate) fn conn(&self, slot: usize) -> Option<&Conn<S>> {
+        match self.entries.get(slot) {
+            Some(Entry::Conn(c)) => Some(c),
+            _ => None,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn conn_mut(&mut self, slot: usize) -> Option<&mut Conn<S>> {
+        match self.entries.get_mut(slot) {
+            Some(Entry::Conn(c)) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The slot of a live (not yet freed) connection, checking generation
+    /// and reactor so stale and foreign ids are refused.
+    #[inline]
+    pub(crate) fn slot_of(&self, id: ConnId) -> Result<usize> {
+        if id.0.reactor() != self.index {
+            return Err(Error::ForeignConn);
+        }
+        let slot = id.0.slot();
+        match self.entries.get(slot) {
+            Some(Entry::Conn(c)) if c.id == id => Ok(slot),
+            _ => Err(Error::NoSuchConn),
+        }
+    }
+
+    /// Puts a slot on the ready queue (once).
+    #[inline]
+    pub(crate) fn enqueue(&mut self, slot: usize) {
+        match self.entries.get_mut(slot) {
+            Some(Entry::Conn(c)) if !c.flags.has(Flags::QUEUED) => {
+                c.flags.insert(Flags::QUEUED);
+                self.ready.push_back(slot);
+            }
+            Some(Entry::Listener(l)) if !l.queued => {
+                l.queued = true;
+                self.ready.push_back(slot);
+            }
+            _ => {}
+        }
+    }
+
+    /// Keeps a slot for the next turn (its budget ran out).
+    pub(crate) fn defer(&mut self, slot: usize) {
+        self.deferred.push(slot);
+    }
+
+    pub(crate) fn pop_ready(&mut self) -> Option<usize> {
+        let slot = self.ready.pop_front()?;
+        match self.entries.get_mut(slot) {
+            Some(Entry::Conn(c)) => c.flags.remove(Flags::QUEUED),
+            Some(Entry::Listener(l)) => l.queued = false,
+            None => {}
+        }
+        Some(slot)
+    }
+
+    /// Whether the next poll must not block.
+    pub(crate) fn has_pending_work(&self) -> bool {
+        !self.ready.is_empty() || !self.deferred.is_empty()
+    }
+
+    /// Moves deferred slots to the ready queue for the next turn.
+    pub(crate) fn requeue_deferred(&mut self) {
+        let mut deferred = std::mem::take(&mut self.deferred);
+        for slot in deferred.drain(..) {
+            self.enqueue(slot);
+        }
+        self.deferred = deferred;
+    }
+
+    /// Records a slot that reached Closed; it is freed at the end of the turn.
+    pub(crate) fn bury(&mut self, slot: usize) {
+        self.dead.push(slot);
+    }
+
+    /// Frees the slots of connections closed this turn (closing their
+    /// sockets); returns how many.
+    pub(crate) fn free_dead(&mut self) -> usize {
+        let n = self.dead.len();
+        let mut dead = std::mem::take(&mut self.dead);
+        for slot in dead.drain(..) {
+            if matches!(self.entries.get(slot), Some(Entry::Conn(c)) if c.state == ConnState::Closed)
+            {
+                // Dropping the stream closes the fd, which also removes it
+                // from epoll (netloop never duplicates socket fds).
+                self.entries.remove(slot);
+            }
+        }
+        self.dead = dead;
+        n
+    }
+
+    /// A buffer for a connection that keeps a partial message.
+    pub(crate) fn take_input_buf(&mut self) -> BytesMut {
+        self.input_pool.pop().unwrap_or_default()
+    }
+
+    /// Returns an emptied input buffer to the pool.
+    pub(crate) fn recycle_input_buf(&mut self, mut buf: BytesMut) {
+        if buf.capacity() > 0
+            && buf.capacity() <= INPUT_POOL_BUF_MAX
+            && self.input_pool.len() < INPUT_POOL_MAX
+        {
+            buf.clear();
+            self.input_pool.push(buf);
+        }
+    }
+
+    /// Slots of all connections (for shutdown and stop).
+    pub(crate) fn conn_slots(&self) -> Vec<usize> {
+        self.entries
+            .iter()
+            .filter(|(_, e)| matches!(e, Entry::Conn(c) if c.state != ConnState::Closed))
+            .map(|(slot, _)| slot)
+            .collect()
+    }
+}
+
+impl<S: 'static> Core<S> {
+    /// Runs `f` on the connection `id`, if it exists.
+    pub(crate) fn with_conn<T>(&self, id: ConnId, f: impl FnOnce(&Conn<S>) -> T) -> Result<T> {
+        let slot = self.slot_of(id)?;
+        self.conn(slot).map(f).ok_or(Error::NoSuchConn)
+    }
+
+    /// The lifecycle state of `id`.
+    pub(crate) fn conn_state(&self, id: ConnId) -> Result<ConnState> {
+        self.with_conn(id, |c| c.state)
+    }
+
+    /// Records a state change for `id`, applied by the loop after the
+    /// running callback (if any) returns.
+    pub(crate) fn request(&mut self, id: ConnId, intent: crate::conn::Intent) -> Result<()> {
+        let slot = self.slot_of(id)?;
+        let conn = self.conn_mut(slot).ok_or(Error::NoSuchConn)?;
+        if conn.state == ConnState::Closed {
+            return Err(Error::NoSuchConn);
+        }
+        conn.request(intent);
+        self.enqueue(slot);
+        Ok(())
+    }
+
+    /// The connection is established: count it and run `on_open`.
+    pub(crate) fn opened(&mut self, state: &mut S, slot: usize) {
+        if let Some(conn) = self.conn_mut(slot) {
+            conn.flags.insert(Flags::OPENED);
+        }
+        self.metrics.open.set(self.live_conns as u64);
+        self.dispatch(state, slot, |h, ctx| h.on_open(ctx));
+        self.apply_pending(state, slot);
+    }
+
+    pub(crate) fn metrics_snapshot(&self) -> crate::metrics::MetricsSnapshot {
+        self.metrics.snapshot()
+    }
+
+    /// Records what an event said about a socket and queues its slot.
+    /// Events for freed or reused slots (stale generation) are dropped.
+    #[inline]
+    pub(crate) fn record_event(&mut self, event: &mio::event::Event) {
+        let key = Key::from_token(event.token());
+        let slot = key.slot();
+        match self.entries.get_mut(slot) {
+            Some(Entry::Conn(c)) if c.id.0 == key => {
+                let mut f = Flags::default();
+                if event.is_readable() || event.is_read_closed() {
+                    f.insert(Flags::READABLE);
+                }
+                if event.is_writable() || event.is_write_closed() {
+                    f.insert(Flags::WRITABLE);
+                }
+                if event.is_read_closed() || event.is_error() {
+                    f.insert(Flags::HANGUP_HINT | Flags::READABLE);
+                }
+                if event.is_error() {
+                    f.insert(Flags::ERROR_SEEN);
+                }
+                c.flags.insert(f);
+                if !c.flags.has(Flags::QUEUED) {
+                    c.flags.insert(Flags::QUEUED);
+                    self.ready.push_back(slot);
+                }
+            }
+            Some(Entry::Listener(l)) if l.id.0 == key => self.listener_event(slot),
+            _ => {}
+        }
+    }
+
+    /// Processes the ready queue until it is empty (connections that used
+    /// their budget wait in `deferred` for the next turn).
+    pub(crate) fn run_ready(&mut self, state: &mut S) {
+        while let Some(slot) = self.pop_ready() {
+            match self.entries.get(slot) {
+                Some(Entry::Conn(_)) => self.process_conn(state, slot),
+                Some(Entry::Listener(_)) => self.accept_ready(state, slot),
+                None => {}
+            }
+        }
+    }
+
+    /// Does the I/O a connection's readiness allows and applies what its
+    /// handler asked for.
+    fn process_conn(&mut self, state: &mut S, slot: usize) {
+        let Some(conn) = self.conn(slot) else { return };
+        match conn.state {
+            ConnState::Closed => return,
+            ConnState::Connecting => {
+                if conn.pending.is_none() {
+                    self.finish_connect(state, slot);
+                }
+                return self.apply_pending(state, slot);
+            }
+            _ => {}
+        }
+        if conn.has_work() {
+            self.apply_pending(state, slot);
+        }
+        let Some(conn) = self.conn(slot) else { return };
+        if conn.flags.has(Flags::WRITABLE) && !conn.send.is_empty() && conn.state.flushes() {
+            self.flush(state, slot);
+        }
+        self.read_ready(state, slot);
+        self.check_error_while_idle(state, slot);
+        if self.conn(slot).is_some_and(|c| c.has_work()) {
+            self.apply_pending(state, slot);
+        }
+    }
+
+    /// An error event on a connection that neither reads (paused, input
+    /// full, closing) nor has bytes to write would go unnoticed: fetch the
+    /// error with `SO_ERROR` and close with it. (Reading first is right in
+    /// general, since `take_error` consumes the error and the next read then
+    /// looks like a clean EOF; here no read will happen.)
+    fn check_error_while_idle(&mut self, state: &mut S, slot: usize) {
+        let Some(conn) = conn_at!(self, slot) else {
+            return;
+        };
+        if !conn.flags.take(Flags::ERROR_SEEN) || conn.state == ConnState::Closed {
+            return;
+        }
+        if conn.flags.has(Flags::READABLE)
+            && !conn.flags.has(Flags::READ_PAUSED)
+            && !conn.flags.has(Flags::INPUT_FULL)
+            && (conn.state.delivers_input() || conn.state.discards_input())
+        {
+            // The read path will meet the error.
+            return;
+        }
+        if let Ok(Some(e)) | Err(e) = conn.stream.take_error() {
+            self.fail(state, slot, e);
+        }
+    }
+}

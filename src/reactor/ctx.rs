@@ -1,0 +1,472 @@
+//! What callbacks get: [`Ctx`] for the connection at hand, [`ReactorCtx`] for
+//! the loop as a whole, and [`ConnRef`] to act on any connection by id.
+//!
+//! A context borrows the reactor's core mutably for the length of one
+//! callback, so a handler can act on other connections (pause a proxy's
+//! other side, broadcast to a chat room) without `Rc<RefCell<..>>`: it names
+//! them by [`ConnId`]. State changes it asks for are recorded and applied by
+//! the loop after the callback returns; sends go to the kernel at once when
+//! nothing is queued.
+
+use std::io;
+use std::net::SocketAddr;
+use std::ops::{Deref, DerefMut};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::conn::close::CloseReason;
+use crate::conn::state::ConnState;
+use crate::conn::{ConnStats, Flags, Intent, Origin};
+use crate::error::{Error, Result};
+use crate::handler::Handler;
+use crate::metrics::MetricsSnapshot;
+use crate::reactor::connector::ConnectOptions;
+use crate::reactor::core::{Core, Entry};
+use crate::reactor::listener::ListenOptions;
+use crate::reactor::schedule::TimerTask;
+use crate::reactor::timer::{TimerId, ceil_millis};
+use crate::reactor::token::{ConnId, ListenerId};
+use crate::sys::{self, TcpInfo};
+
+/// The loop as seen from a callback, a posted closure or a reactor timer.
+pub struct ReactorCtx<'a, S = ()> {
+    pub(crate) core: &'a mut Core<S>,
+    pub(crate) state: &'a mut S,
+}
+
+/// The context of one connection's callback. Dereferences to
+/// [`ReactorCtx`] for everything that is not about this connection.
+pub struct Ctx<'a, S = ()> {
+    rc: ReactorCtx<'a, S>,
+    id: ConnId,
+}
+
+/// Any connection of this reactor, named by id. Every operation on a closed
+/// or unknown id returns [`Error::NoSuchConn`] (never panics).
+pub struct ConnRef<'c, S = ()> {
+    core: &'c mut Core<S>,
+    id: ConnId,
+}
+
+impl<'a, S: 'static> ReactorCtx<'a, S> {
+    pub(crate) fn new(core: &'a mut Core<S>, state: &'a mut S) -> Self {
+        ReactorCtx { core, state }
+    }
+
+    /// The reactor's shared state.
+    pub fn state(&mut self) -> &mut S {
+        self.state
+    }
+
+    /// The loop's clock, read once per turn (millisecond resolution).
+    pub fn now(&self) -> Instant {
+        self.core.clock.instant()
+    }
+
+    /// The connection `id`, to send to, pause, close, ...
+    pub fn conn(&mut self, id: ConnId) -> ConnRef<'_, S> {
+        ConnRef {
+            core: self.core,
+            id,
+        }
+    }
+
+    /// Ids of all open connections (e.g. to broadcast).
+    pub fn conn_ids(&self) -> impl Iterator<Item = ConnId> + '_ {
+        self.core.entries.iter().filter_map(|(_, e)| match e {
+            Entry::Conn(c) if c.state != ConnState::Closed => Some(c.id),
+            _ => None,
+        })
+    }
+
+    /// Number of open connections.
+    pub fn conn_count(&self) -> usize {
+        self.core.live_conns
+    }
+
+    /// Starts an outbound connection; see [`Reactor::connect`](crate::Reactor::connect).
+    pub fn connect<H: Handler<S>>(
+        &mut self,
+        addr: SocketAddr,
+        opts: ConnectOptions,
+        handler: H,
+    ) -> io::Result<ConnId> {
+        self.core.connect(addr, opts, Box::new(handler))
+    }
+
+    /// Listens on `addr`; see [`Reactor::listen`](crate::Reactor::listen).
+    pub fn listen<H, F>(
+        &mut self,
+        addr: SocketAddr,
+        opts: ListenOptions,
+        factory: F,
+    ) -> io::Result<ListenerId>
+    where
+        H: Handler<S>,
+        F: FnMut() -> H + 'static,
+    {
+        self.core.listen(addr, opts, factory)
+    }
+
+    /// The address a listener is bound to (useful with port 0).
+    pub fn listener_addr(&self, id: ListenerId) -> io::Result<SocketAddr> {
+        self.core.listener_addr(id)
+    }
+
+    /// Stops accepting on a listener and closes its socket. Its open
+    /// connections are not affected. Returns `false` for an unknown id.
+    pub fn close_listener(&mut self, id: ListenerId) -> bool {
+        self.core.close_listener(id)
+    }
+
+    /// Runs `f` on the loop once, after `delay`.
+    pub fn schedule<F>(&mut self, delay: Duration, f: F) -> TimerId
+    where
+        F: FnOnce(&mut ReactorCtx<'_, S>) + 'static,
+    {
+        let mut f = Some(f);
+        let task = TimerTask::Closure(Box::new(move |rc: &mut ReactorCtx<'_, S>| {
+            if let Some(f) = f.take() {
+                f(rc)
+            }
+        }));
+        let deadline = self.core.clock.after(delay);
+        self.core.timers.insert(deadline, None, task)
+    }
+
+    /// Runs `f` on the loop every `period` until the timer is cancelled.
+    pub fn schedule_repeating<F>(&mut self, period: Duration, f: F) -> TimerId
+    where
+        F: FnMut(&mut ReactorCtx<'_, S>) + 'static,
+    {
+        let deadline = self.core.clock.after(period);
+        let period = crate::reactor::timer::ceil_millis(period);
+        self.core
+            .timers
+            .insert(deadline, Some(period), TimerTask::Closure(Box::new(f)))
+    }
+
+    /// Cancels a timer (reactor or connection); `false` if it already fired
+    /// (one-shot) or was cancelled.
+    pub fn cancel_timer(&mut self, id: TimerId) -> bool {
+        self.core.timers.cancel(id).is_some()
+    }
+
+    /// Ends the loop after this turn; open connections are aborted with
+    /// [`CloseReason::Shutdown`] (each still gets its `on_close`).
+    pub fn stop(&mut self) {
+        self.core.stopping = true;
+    }
+
+    /// Starts a graceful shutdown: listeners close at once, handlers get
+    /// [`on_shutdown`](Handler::on_shutdown); after `grace`, connections
+    /// with nothing queued are closed and the rest aborted. `run()` returns
+    /// when the last connection is gone.
+    pub fn shutdown(&mut self, grace: Duration) {
+        self.core.begin_shutdown(grace);
+    }
+
+    /// The reactor's counters.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.core.metrics_snapshot()
+    }
+}
+
+impl<'a, S: 'static> Ctx<'a, S> {
+    pub(crate) fn new(core: &'a mut Core<S>, state: &'a mut S, id: ConnId) -> Self {
+        Ctx {
+            rc: ReactorCtx { core, state },
+            id,
+        }
+    }
+
+    /// This connection's id.
+    pub fn id(&self) -> ConnId {
+        self.id
+    }
+
+    /// This connection as a [`ConnRef`].
+    pub fn this(&mut self) -> ConnRef<'_, S> {
+        ConnRef {
+            core: self.rc.core,
+            id: self.id,
+        }
+    }
+
+    /// Sends a copy of `data`: written to the kernel at once when nothing is
+    /// queued, the rest (or all, if the socket is full) queued.
+    ///
+    /// Errors: [`Error::WriteClosed`] after close/shutdown,
+    /// [`Error::QueueFull`] past the hard cap (nothing sent).
+    #[inline]
+    pub fn send(&mut self, data: &[u8]) -> Result<()> {
+        self.rc.core.send_slice(self.id, data)
+    }
+
+    /// Sends `data` without copying it (what the kernel does not take is
+    /// queued by reference).
+    pub fn send_bytes(&mut self, data: Bytes) -> Result<()> {
+        self.rc.core.send_shared(self.id, data)
+    }
+
+    /// Stops reading, flushes the queue, then closes (FIN). With the
+    /// `linger` option set, this is a [`linger_close`](Ctx::linger_close).
+    ///
+    /// Input that arrives and is left unread when the socket closes makes
+    /// the kernel send RST, which can destroy data the peer has not read
+    /// yet; use `linger_close` when the peer may still be sending.
+    pub fn close(&mut self) {
+        let _ = self.this().close();
+    }
+
+    /// Flushes the queue, then shuts our write side (FIN);
+    /// [`on_half_close`](Handler::on_half_close) follows. Reading goes on.
+    pub fn shutdown_write(&mut self) {
+        let _ = self.this().shutdown_write();
+    }
+
+    /// Lingering close, in user space: flush, shut the write side, read and
+    /// discard until the peer's FIN or `timeout`, then close (or reset at
+    /// the deadline). Never blocks the loop.
+    pub fn linger_close(&mut self, timeout: Duration) {
+        let _ = self.this().linger_close(timeout);
+    }
+
+    /// Drops the queue and resets the connection (RST).
+    pub fn abort(&mut self) {
+        let _ = self.this().abort();
+    }
+
+    /// Stops delivering input (TCP flow control then holds the peer back).
+    pub fn pause_read(&mut self) {
+        let _ = self.this().pause_read();
+    }
+
+    /// Resumes input: buffered input is handed to `on_read` again and data
+    /// already waiting in the kernel is read without waiting for a new event.
+    pub fn resume_read(&mut self) {
+        let _ = self.this().resume_read();
+    }
+
+    /// Bytes queued in user space.
+    pub fn queued(&self) -> usize {
+        self.rc
+            .core
+            .slot_of(self.id)
+            .ok()
+            .and_then(|s| self.rc.core.conn(s))
+            .map_or(0, |c| c.send.len())
+    }
+
+    /// This connection's lifecycle state.
+    pub fn conn_state(&self) -> ConnState {
+        self.rc
+            .core
+            .conn_state(self.id)
+            .unwrap_or(ConnState::Closed)
+    }
+
+    /// Whether this connection was opened by `connect` (not accepted).
+    pub fn is_outbound(&self) -> bool {
+        let core = &self.rc.core;
+        core.slot_of(self.id)
+            .ok()
+            .and_then(|s| core.conn(s))
+            .is_some_and(|c| matches!(c.origin, Origin::Outbound(_)))
+    }
+
+    /// The listener that accepted this connection, if any.
+    pub fn listener(&self) -> Option<ListenerId> {
+        let core = &self.rc.core;
+        match core
+            .slot_of(self.id)
+            .ok()
+            .and_then(|s| core.conn(s))?
+            .origin
+        {
+            Origin::Accepted(l) => Some(l),
+            Origin::Outbound(_) => None,
+        }
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.rc.core.with_conn(self.id, |c| c.stream.peer_addr())?
+    }
+
+    /// Our address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.rc.core.with_conn(self.id, |c| c.stream.local_addr())?
+    }
+
+    /// Fires [`on_timer`](Handler::on_timer) once after `delay`. Timers of a
+    /// closed connection never fire.
+    pub fn set_timer(&mut self, delay: Duration) -> TimerId {
+        let deadline = self.rc.core.clock.after(delay);
+        self.rc
+            .core
+            .timers
+            .insert(deadline, None, TimerTask::User(self.id))
+    }
+
+    /// Fires [`on_timer`](Handler::on_timer) every `period` until cancelled
+    /// with [`cancel_timer`](ReactorCtx::cancel_timer) or the connection closes.
+    pub fn set_interval(&mut self, period: Duration) -> TimerId {
+        let deadline = self.rc.core.clock.after(period);
+        let period = crate::reactor::timer::ceil_millis(period);
+        self.rc
+            .core
+            .timers
+            .insert(deadline, Some(period), TimerTask::User(self.id))
+    }
+
+    /// This connection's counters.
+    pub fn stats(&self) -> ConnStats {
+        self.rc
+            .core
+            .with_conn(self.id, |c| c.stats)
+            .unwrap_or_default()
+    }
+
+    /// The kernel's `TCP_INFO` for this connection.
+    pub fn tcp_info(&self) -> io::Result<TcpInfo> {
+        self.rc
+            .core
+            .with_conn(self.id, |c| sys::tcp_info(&c.stream))?
+    }
+
+    /// Changes this connection's water marks.
+    pub fn set_water_marks(&mut self, high: usize, low: usize) {
+        let _ = self.this().set_water_marks(high, low);
+    }
+
+    /// For a connection with a reconnect policy: do not reconnect after it
+    /// closes.
+    pub fn stop_reconnecting(&mut self) {
+        if let Ok(slot) = self.rc.core.slot_of(self.id) {
+            if let Some(c) = self.rc.core.conn_mut(slot) {
+                c.flags.insert(Flags::NO_RECONNECT);
+            }
+        }
+    }
+}
+
+impl<'a, S> Deref for Ctx<'a, S> {
+    type Target = ReactorCtx<'a, S>;
+    fn deref(&self) -> &Self::Target {
+        &self.rc
+    }
+}
+
+impl<S> DerefMut for Ctx<'_, S> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.rc
+    }
+}
+
+impl<S: 'static> ConnRef<'_, S> {
+    /// The id this refers to.
+    pub fn id(&self) -> ConnId {
+        self.id
+    }
+
+    /// See [`Ctx::send`].
+    pub fn send(&mut self, data: &[u8]) -> Result<()> {
+        self.core.send_slice(self.id, data)
+    }
+
+    /// See [`Ctx::send_bytes`].
+    pub fn send_bytes(&mut self, data: Bytes) -> Result<()> {
+        self.core.send_shared(self.id, data)
+    }
+
+    /// See [`Ctx::close`].
+    pub fn close(&mut self) -> Result<()> {
+        self.core
+            .request(self.id, Intent::Close(CloseReason::Local))
+    }
+
+    /// See [`Ctx::shutdown_write`].
+    pub fn shutdown_write(&mut self) -> Result<()> {
+        self.core.request(self.id, Intent::ShutdownWrite)
+    }
+
+    /// See [`Ctx::linger_close`].
+    pub fn linger_close(&mut self, timeout: Duration) -> Result<()> {
+        self.core.request(
+            self.id,
+            Intent::Linger(ceil_millis(timeout).min(u32::MAX as u64) as u32),
+        )
+    }
+
+    /// See [`Ctx::abort`].
+    pub fn abort(&mut self) -> Result<()> {
+        self.core
+            .request(self.id, Intent::Abort(CloseReason::Aborted))
+    }
+
+    /// See [`Ctx::pause_read`].
+    pub fn pause_read(&mut self) -> Result<()> {
+        self.core.pause_read(self.id)
+    }
+
+    /// See [`Ctx::resume_read`].
+    pub fn resume_read(&mut self) -> Result<()> {
+        self.core.resume_read(self.id)
+    }
+
+    /// Whether reading is paused by the handler.
+    pub fn is_read_paused(&self) -> Result<bool> {
+        self.core
+            .with_conn(self.id, |c| c.flags.has(Flags::READ_PAUSED))
+    }
+
+    /// Bytes queued in user space.
+    pub fn queued(&self) -> Result<usize> {
+        self.core.with_conn(self.id, |c| c.send.len())
+    }
+
+    /// The lifecycle state, or `None` for an unknown id.
+    pub fn state(&self) -> Option<ConnState> {
+        self.core.conn_state(self.id).ok()
+    }
+
+    /// Whether the connection exists and has not reached Closed.
+    pub fn is_open(&self) -> bool {
+        self.state().is_some_and(|s| s != ConnState::Closed)
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> Result<SocketAddr> {
+        Ok(self.core.with_conn(self.id, |c| c.stream.peer_addr())??)
+    }
+
+    /// The connection's counters.
+    pub fn stats(&self) -> Result<ConnStats> {
+        self.core.with_conn(self.id, |c| c.stats)
+    }
+
+    /// The kernel's `TCP_INFO`.
+    pub fn tcp_info(&self) -> Result<TcpInfo> {
+        Ok(self
+            .core
+            .with_conn(self.id, |c| sys::tcp_info(&c.stream))??)
+    }
+
+    /// Changes the water marks (`low` is clamped to `high`).
+    pub fn set_water_marks(&mut self, high: usize, low: usize) -> Result<()> {
+        let slot = self.core.slot_of(self.id)?;
+        let conn = self.core.conn_mut(slot).ok_or(Error::NoSuchConn)?;
+        conn.marks = crate::conn::Marks::new(high, low, conn.marks.cap());
+        Ok(())
+    }
+
+    /// Changes the hard cap on queued bytes.
+    pub fn set_max_send_queue(&mut self, cap: usize) -> Result<()> {
+        let slot = self.core.slot_of(self.id)?;
+        let conn = self.core.conn_mut(slot).ok_or(Error::NoSuchConn)?;
+        conn.marks = crate::conn::Marks::new(conn.marks.high(), conn.marks.low(), cap);
+        Ok(())
+    }
+}

@@ -1,0 +1,406 @@
+//! Listeners: bound with socket2, accepting under a per-turn budget.
+//!
+//! Accept errors fall in three groups:
+//! - the connection died in the queue (`ECONNABORTED`, `EPROTO`, `EPERM`
+//!   from a firewall, ...): skip it and accept the next;
+//! - out of descriptors or memory (`EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`):
+//!   the connection stays queued in the kernel and, edge-triggered, no new
+//!   event will come for it. Accepting pauses and is retried when one of our
+//!   connections closes or from a timer (10 ms doubling to 1 s), so the loop
+//!   neither spins nor stalls, and queued clients are served once
+//!   descriptors free up. Logged at most once a second;
+//! - anything else: logged and retried the same way, never fatal.
+//!
+//! With `max_connections`, accepting pauses at the limit and resumes as soon
+//! as a connection of this listener closes.
+
+use std::io;
+use std::net::SocketAddr;
+use std::rc::Rc;
+
+use mio::Interest;
+use mio::net::TcpListener;
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
+
+use crate::conn::Origin;
+use crate::conn::options::ConnOptions;
+use crate::conn::state::ConnState;
+use crate::handler::Handler;
+use crate::reactor::core::{Core, Entry};
+use crate::reactor::schedule::TimerTask;
+use crate::reactor::token::ListenerId;
+
+/// Options of a listener and of the connections it accepts.
+///
+/// ```
+/// use netloop::{ListenOptions, ConnOptions};
+/// let opts = ListenOptions::default()
+///     .reuse_port(true)
+///     .max_connections(10_000)
+///     .conn(ConnOptions::default().max_send_queue(1 << 20));
+/// assert_eq!(opts.backlog, 4096);
+/// ```
+#[derive(Clone, Debug)]
+pub struct ListenOptions {
+    /// `listen()` backlog (default 4096; the kernel caps it at `somaxconn`).
+    /// The std/mio default of 128 makes bursts of connects wait for SYN
+    /// retransmits.
+    pub backlog: u32,
+    /// `SO_REUSEADDR` (default on): rebind while old connections sit in TIME_WAIT.
+    pub reuse_address: bool,
+    /// `SO_REUSEPORT`: several sockets (one per reactor) share the address.
+    pub reuse_port: bool,
+    /// `IPV6_V6ONLY` for IPv6 addresses; `None` leaves the system default.
+    pub only_v6: Option<bool>,
+    /// Pause accepting while this many connections of this listener are open.
+    pub max_connections: Option<usize>,
+    /// Most accepts per turn before other work gets a go.
+    pub accept_budget: usize,
+    /// Options of accepted connections. Socket options are set once on the
+    /// listener; accepted sockets inherit them.
+    pub conn: ConnOptions,
+}
+
+impl Default for ListenOptions {
+    fn default() -> Self {
+        ListenOptions {
+            backlog: 4096,
+            reuse_address: true,
+            reuse_port: false,
+            only_v6: None,
+            max_connections: None,
+            accept_budget: 256,
+            conn: ConnOptions::default(),
+        }
+    }
+}
+
+impl ListenOptions {
+    /// Sets the backlog.
+    pub fn backlog(mut self, backlog: u32) -> Self {
+        self.backlog = backlog;
+        self
+    }
+    /// Sets `SO_REUSEADDR`.
+    pub fn reuse_address(mut self, on: bool) -> Self {
+        self.reuse_address = on;
+        self
+    }
+    /// Sets `SO_REUSEPORT`.
+    pub fn reuse_port(mut self, on: bool) -> Self {
+        self.reuse_port = on;
+        self
+    }
+    /// Sets `IPV6_V6ONLY`.
+    pub fn only_v6(mut self, on: bool) -> Self {
+        self.only_v6 = Some(on);
+        self
+    }
+    /// Sets the connection limit.
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.max_connections = Some(max);
+        self
+    }
+    /// Sets the accept budget per turn.
+    pub fn accept_budget(mut self, n: usize) -> Self {
+        self.accept_budget = n.max(1);
+        self
+    }
+    /// Sets the options of accepted connections.
+    pub fn conn(mut self, conn: ConnOptions) -> Self {
+        self.conn = conn;
+        self
+    }
+
+    /// Creates, configures, binds and starts listening on a socket.
+    pub(crate) fn bind(&self, addr: SocketAddr) -> io::Result<Socket> {
+        self.conn.validate()?;
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_nonblocking(true)?;
+        socket.set_cloexec(true)?;
+        socket.set_reuse_address(self.reuse_address)?;
+        if self.reuse_port {
+            socket.set_reuse_port(true)?;
+        }
+        if let (Some(v6only), true) = (self.only_v6, addr.is_ipv6()) {
+            socket.set_only_v6(v6only)?;
+        }
+        self.conn.apply(SockRef::from(&socket))?;
+        socket.bind(&addr.into())?;
+        socket.listen(self.backlog.min(i32::MAX as u32) as i32)?;
+        Ok(socket)
+    }
+}
+
+/// Makes the handler of each accepted connection.
+pub(crate) type Factory<S> = Box<dyn FnMut() -> Box<dyn Handler<S>>>;
+
+/// Why a listener is not accepting.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Paused {
+    at_limit: bool,
+    resource: bool,
+}
+
+pub(crate) struct Listener<S> {
+    pub(crate) id: ListenerId,
+    socket: TcpListener,
+    conn_opts: Rc<ConnOptions>,
+    max_connections: Option<usize>,
+    accept_budget: usize,
+    factory: Factory<S>,
+    /// An event said connections may be waiting (cleared on EAGAIN).
+    readable: bool,
+    /// In the ready queue.
+    pub(crate) queued: bool,
+    paused: Paused,
+    /// Next retry delay after a resource error, in ms.
+    backoff_ms: u64,
+    /// Open connections accepted here.
+    open: usize,
+    last_error_log: Option<u64>,
+    errors_since_log: u64,
+}
+
+/// Accept errors after which the next queued connection can be accepted.
+fn is_connection_error(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(
+            libc::ECONNABORTED
+                | libc::EPROTO
+                | libc::EPERM
+                | libc::ENETDOWN
+                | libc::ENOPROTOOPT
+                | libc::EHOSTDOWN
+                | libc::ENONET
+                | libc::EHOSTUNREACH
+                | libc::EOPNOTSUPP
+                | libc::ENETUNREACH
+                | libc::ECONNRESET
+        )
+    )
+}
+
+const RETRY_MIN_MS: u64 = 10;
+const RETRY_MAX_MS: u64 = 1000;
+
+impl<S: 'static> Core<S> {
+    /// Binds a listener and registers it; connections get handlers from `factory`.
+    pub(crate) fn listen<H, F>(
+        &mut self,
+        addr: SocketAddr,
+        opts: ListenOptions,
+        mut factory: F,
+    ) -> io::Result<ListenerId>
+    where
+        H: Handler<S>,
+        F: FnMut() -> H + 'static,
+    {
+        let socket = opts.bind(addr)?;
+        let mut socket = TcpListener::from_std(socket.into());
+        let key = self.next_key()?;
+        self.registry
+            .register(&mut socket, key.token(), Interest::READABLE)?;
+        let id = ListenerId(key);
+        let listener = Listener {
+            id,
+            socket,
+            conn_opts: Rc::new(opts.conn),
+            max_connections: opts.max_connections,
+            accept_budget: opts.accept_budget.max(1),
+            factory: Box::new(move || Box::new(factory())),
+            readable: true,
+            queued: false,
+            paused: Paused::default(),
+            backoff_ms: RETRY_MIN_MS,
+            open: 0,
+            last_error_log: None,
+            errors_since_log: 0,
+        };
+        let slot = self.entries.insert(Entry::Listener(Box::new(listener)));
+        debug_assert_eq!(slot, key.slot());
+        // Connections may already be queued: try at once.
+        self.enqueue(slot);
+        Ok(id)
+    }
+
+    fn listener_mut(&mut self, id: ListenerId) -> Option<&mut Listener<S>> {
+        match self.entries.get_mut(id.0.slot()) {
+            Some(Entry::Listener(l)) if l.id == id => Some(l),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn listener_addr(&self, id: ListenerId) -> io::Result<SocketAddr> {
+        match self.entries.get(id.0.slot()) {
+            Some(Entry::Listener(l)) if l.id == id => l.socket.local_addr(),
+            _ => Err(io::Error::new(io::ErrorKind::NotFound, "no such listener")),
+        }
+    }
+
+    /// Stops accepting and closes the listening socket.
+    pub(crate) fn close_listener(&mut self, id: ListenerId) -> bool {
+        if self.listener_mut(id).is_none() {
+            return false;
+        }
+        if let Entry::Listener(mut l) = self.entries.remove(id.0.slot()) {
+            let _ = self.registry.deregister(&mut l.socket);
+        }
+        true
+    }
+
+    /// Ids of all listeners.
+    pub(crate) fn listener_ids(&self) -> Vec<ListenerId> {
+        self.entries
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Entry::Listener(l) => Some(l.id),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// An event for a listener: connections may be waiting.
+    pub(crate) fn listener_event(&mut self, slot: usize) {
+        if let Some(Entry::Listener(l)) = self.entries.get_mut(slot) {
+            l.readable = true;
+            self.enqueue(slot);
+        }
+    }
+
+    /// Accepts until the queue is empty, the budget is spent or accepting
+    /// must pause.
+    pub(crate) fn accept_ready(&mut self, state: &mut S, slot: usize) {
+        let Some(Entry::Listener(l)) = self.entries.get(slot) else {
+            return;
+        };
+        let budget = l.accept_budget;
+        for _ in 0..budget {
+            let Some(Entry::Listener(l)) = self.entries.get_mut(slot) else {
+                return;
+            };
+            if l.paused != Paused::default() || !l.readable {
+                return;
+            }
+            if l.max_connections.is_some_and(|max| l.open >= max) {
+                l.paused.at_limit = true;
+                log::debug!("{:?}: at max_connections, accepting paused", l.id);
+                return;
+            }
+            match l.socket.accept() {
+                Ok((stream, _peer)) => {
+                    l.open += 1;
+                    l.backoff_ms = RETRY_MIN_MS;
+                    let handler = (l.factory)();
+                    let origin = Origin::Accepted(l.id);
+                    let opts = l.conn_opts.clone();
+                    self.metrics.accepted.bump(1);
+                    self.open_accepted(state, stream, opts, handler, origin);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    l.readable = false;
+                    return;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if is_connection_error(&e) => {
+                    self.metrics.accept_errors.bump(1);
+                    log::debug!("accept: skipped a failed connection: {e}");
+                }
+                Err(e) => {
+                    self.metrics.accept_errors.bump(1);
+                    self.pause_accepting(slot, e);
+                    return;
+                }
+            }
+        }
+        // Budget spent: more may be queued; continue next turn.
+        self.defer(slot);
+    }
+
+    /// Registers an accepted connection and runs its `on_open`.
+    fn open_accepted(
+        &mut self,
+        state: &mut S,
+        stream: mio::net::TcpStream,
+        opts: Rc<ConnOptions>,
+        handler: Box<dyn Handler<S>>,
+        origin: Origin,
+    ) {
+        let listener = match origin {
+            Origin::Accepted(l) => l,
+            Origin::Outbound(_) => unreachable!("accepted connections come from a listener"),
+        };
+        match self.add_conn(stream, ConnState::Open, opts, handler, origin) {
+            Ok(slot) => self.opened(state, slot),
+            Err(e) => {
+                log::warn!("accept: could not register a connection: {e}");
+                self.listener_conn_closed(listener);
+            }
+        }
+    }
+
+    /// A resource error: stop accepting and retry later (or sooner, when
+    /// one of our connections closes).
+    fn pause_accepting(&mut self, slot: usize, err: io::Error) {
+        let now = self.clock.now();
+        let Some(Entry::Listener(l)) = self.entries.get_mut(slot) else {
+            return;
+        };
+        l.paused.resource = true;
+        l.errors_since_log += 1;
+        if l.last_error_log.is_none_or(|t| now >= t + 1000) {
+            log::warn!(
+                "{:?}: accept failed ({err}); pausing for {} ms ({} errors since last report)",
+                l.id,
+                l.backoff_ms,
+                l.errors_since_log
+            );
+            l.last_error_log = Some(now);
+            l.errors_since_log = 0;
+        }
+        let deadline = now + l.backoff_ms;
+        l.backoff_ms = (l.backoff_ms * 2).min(RETRY_MAX_MS);
+        let id = l.id;
+        self.timers
+            .insert(deadline, None, TimerTask::AcceptRetry(id));
+    }
+
+    /// The retry timer fired.
+    pub(crate) fn retry_accept(&mut self, id: ListenerId) {
+        if let Some(l) = self.listener_mut(id) {
+            if l.paused.resource {
+                l.paused.resource = false;
+                l.readable = true;
+                self.enqueue(id.0.slot());
+            }
+        }
+    }
+
+    /// A connection accepted by `id` closed: a descriptor is free and the
+    /// listener may be below its limit again.
+    pub(crate) fn listener_conn_closed(&mut self, id: ListenerId) {
+        let Some(l) = self.listener_mut(id) else {
+            return;
+        };
+        l.open = l.open.saturating_sub(1);
+        let below_limit = l.max_connections.is_none_or(|max| l.open < max);
+        let mut resume = false;
+        if l.paused.at_limit && below_limit {
+            l.paused.at_limit = false;
+            resume = true;
+        }
+        if l.paused.resource {
+            // A descriptor was freed (at the end of this turn): try again now
+            // rather than at the timer.
+            l.paused.resource = false;
+            resume = true;
+        }
+        if resume {
+            // Queued connections raise no new edge: look for them.
+            l.readable = true;
+            let slot = id.0.slot();
+            self.defer(slot);
+        }
+    }
+}

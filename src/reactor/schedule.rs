@@ -1,0 +1,98 @@
+//! What a timer does when it fires.
+
+use std::panic::{self, AssertUnwindSafe};
+
+use crate::conn::state::ConnState;
+use crate::reactor::connector::Reconnect;
+use crate::reactor::core::Core;
+use crate::reactor::ctx::ReactorCtx;
+use crate::reactor::timer::Fired;
+use crate::reactor::token::{ConnId, ListenerId};
+
+/// A reactor-level timer callback.
+pub(crate) type TimerFn<S> = Box<dyn FnMut(&mut ReactorCtx<'_, S>)>;
+
+/// The payload of a timer.
+pub(crate) enum TimerTask<S> {
+    /// A handler timer: `on_timer` of this connection.
+    User(ConnId),
+    /// The connection's idle check.
+    Idle(ConnId),
+    /// The connection's write-stall check.
+    Stall(ConnId),
+    /// Connect timeout or linger deadline.
+    Deadline(ConnId),
+    /// Try accepting again after a resource error (EMFILE, ...).
+    AcceptRetry(ListenerId),
+    /// Start the next attempt of a reconnecting client.
+    Reconnect(Box<Reconnect<S>>),
+    /// The graceful shutdown's grace period ended.
+    ShutdownDeadline,
+    /// A closure scheduled on the reactor.
+    Closure(TimerFn<S>),
+}
+
+impl<S: 'static> Core<S> {
+    /// Runs every timer due by now; returns how many ran.
+    pub(crate) fn fire_timers(&mut self, state: &mut S) -> usize {
+        let now = self.clock.now();
+        let mut count = 0;
+        while let Some(fired) = self.timers.pop_expired(now) {
+            count += 1;
+            self.run_timer(state, fired);
+        }
+        count
+    }
+
+    fn run_timer(&mut self, state: &mut S, fired: Fired<TimerTask<S>>) {
+        let Fired {
+            id,
+            payload,
+            repeats,
+        } = fired;
+        match payload {
+            TimerTask::User(conn) => {
+                let live = self
+                    .slot_of(conn)
+                    .ok()
+                    .filter(|&s| self.conn(s).is_some_and(|c| c.state != ConnState::Closed));
+                if let Some(slot) = live {
+                    self.dispatch(state, slot, |h, ctx| h.on_timer(ctx, id));
+                    self.apply_pending(state, slot);
+                }
+                let still_live = self.conn_state(conn).is_ok_and(|s| s != ConnState::Closed);
+                if repeats && still_live {
+                    self.timers
+                        .rearm(id, TimerTask::User(conn), self.clock.now());
+                } else if repeats {
+                    self.timers.cancel(id);
+                }
+            }
+            TimerTask::Idle(conn) => self.on_conn_timer(state, conn, Self::idle_timer_fired),
+            TimerTask::Stall(conn) => self.on_conn_timer(state, conn, Self::stall_timer_fired),
+            TimerTask::Deadline(conn) => self.on_conn_timer(state, conn, Self::deadline_fired),
+            TimerTask::AcceptRetry(listener) => self.retry_accept(listener),
+            TimerTask::Reconnect(attempt) => self.reconnect(*attempt),
+            TimerTask::ShutdownDeadline => self.shutdown_deadline(state),
+            TimerTask::Closure(mut f) => {
+                let ran = panic::catch_unwind(AssertUnwindSafe(|| {
+                    f(&mut ReactorCtx::new(self, state));
+                }));
+                if ran.is_err() {
+                    log::error!("a reactor timer callback panicked; it will not run again");
+                    self.metrics.panics.bump(1);
+                    self.timers.cancel(id);
+                } else if repeats {
+                    self.timers
+                        .rearm(id, TimerTask::Closure(f), self.clock.now());
+                }
+            }
+        }
+    }
+
+    fn on_conn_timer(&mut self, state: &mut S, conn: ConnId, f: fn(&mut Self, &mut S, usize)) {
+        if let Ok(slot) = self.slot_of(conn) {
+            f(self, state, slot);
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! The system layer: every raw socket call and the only `unsafe` in netloop.
+//!
+//! All sends go through [`send`] and [`send_vectored`], which pass
+//! `MSG_NOSIGNAL`: a write to a reset peer returns `EPIPE` instead of raising
+//! SIGPIPE, which kills a host process that left the signal at its default
+//! (`writev` has no flags argument, so it is never used).
+
+use std::io::{self, IoSlice};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, AsRawFd};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use socket2::SockRef;
+
+/// Reads at most `max` bytes into the spare capacity of `buf` and extends
+/// its length by what was read. `Ok(0)` is end of stream.
+pub(crate) fn recv_into(fd: &impl AsFd, buf: &mut BytesMut, max: usize) -> io::Result<usize> {
+    let spare = buf.spare_capacity_mut();
+    let len = spare.len().min(max);
+    let n = SockRef::from(fd).recv(&mut spare[..len])?;
+    // SAFETY: `recv` initialised the first `n <= len` bytes of the spare
+    // capacity, which directly follow the current length.
+    unsafe { buf.set_len(buf.len() + n) };
+    Ok(n)
+}
+
+/// Sends without raising SIGPIPE.
+pub(crate) fn send(fd: &impl AsFd, data: &[u8]) -> io::Result<usize> {
+    SockRef::from(fd).send_with_flags(data, libc::MSG_NOSIGNAL)
+}
+
+/// One `sendmsg` of several buffers, without raising SIGPIPE.
+pub(crate) fn send_vectored(fd: &impl AsFd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    SockRef::from(fd).send_vectored_with_flags(bufs, libc::MSG_NOSIGNAL)
+}
+
+/// Shuts the write side: queued kernel data is sent, then a FIN.
+pub(crate) fn shutdown_write(fd: &impl AsFd) -> io::Result<()> {
+    SockRef::from(fd).shutdown(std::net::Shutdown::Write)
+}
+
+/// Arms an abortive close: the next `close()` sends RST and skips TIME_WAIT.
+/// A zero linger time never blocks `close()`; a positive one would.
+pub(crate) fn set_abortive_close(fd: &impl AsFd) -> io::Result<()> {
+    SockRef::from(fd).set_linger(Some(Duration::ZERO))
+}
+
+/// Bytes written to the socket that the peer has not acknowledged
+/// (`SIOCOUTQ`). Still meaningful after the connection failed, which is how
+/// a retransmission (user) timeout is told apart from a keepalive failure.
+pub(crate) fn unacked_bytes(fd: &impl AsFd) -> io::Result<usize> {
+    let mut value: libc::c_int = 0;
+    // SAFETY: SIOCOUTQ writes one c_int through the pointer, which points to
+    // a live, writable c_int for the duration of the call.
+    let rc = unsafe { libc::ioctl(fd.as_fd().as_raw_fd(), libc::TIOCOUTQ, &mut value) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(value.max(0) as usize)
+}
+
+/// The kernel's view of a TCP connection (`TCP_INFO`), the fields most
+/// useful for diagnosing a slow or failing peer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TcpInfo {
+    /// Kernel TCP state number (1 = ESTABLISHED, see `tcp_states.h`).
+    pub state: u8,
+    /// Smoothed round-trip time.
+    pub rtt: Duration,
+    /// Round-trip time variance.
+    pub rtt_var: Duration,
+    /// Retransmissions of the segment currently being retransmitted.
+    pub retransmits: u8,
+    /// Segments retransmitted over the connection's life.
+    pub total_retransmits: u32,
+    /// Congestion window, in segments.
+    pub congestion_window: u32,
+    /// Slow-start threshold, in segments.
+    pub slow_start_threshold: u32,
+    /// Segments sent and not yet acknowledged.
+    pub unacked: u32,
+    /// Keepalive or zero-window probes sent without an answer.
+    pub probes: u8,
+    /// Maximum segment size for sending.
+    pub send_mss: u32,
+}
+
+/// Reads `TCP_INFO`.
+pub(crate) fn tcp_info(fd: &impl AsFd) -> io::Result<TcpInfo> {
+    let mut raw = MaybeUninit::<libc::tcp_info>::zeroed();
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: `raw` is a writable buffer of `len` bytes; the kernel writes at
+    // most `len` bytes and updates `len`.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_fd().as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            raw.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the buffer was zeroed before the call, and every field of
+    // `tcp_info` is a plain integer, so any bytes the kernel left unwritten
+    // are still a valid (zero) value.
+    let raw = unsafe { raw.assume_init() };
+    Ok(TcpInfo {
+        state: raw.tcpi_state,
+        rtt: Duration::from_micros(raw.tcpi_rtt.into()),
+        rtt_var: Duration::from_micros(raw.tcpi_rttvar.into()),
+        retransmits: raw.tcpi_retransmits,
+        total_retransmits: raw.tcpi_total_retrans,
+        congestion_window: raw.tcpi_snd_cwnd,
+        slow_start_threshold: raw.tcpi_snd_ssthresh,
+        unacked: raw.tcpi_unacked,
+        probes: raw.tcpi_probes,
+        send_mss: raw.tcpi_snd_mss,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+
+    fn pair() -> (TcpStream, TcpStream) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (s, _) = l.accept().unwrap();
+        (c, s)
+    }
+
+    #[test]
+    fn recv_into_appends_after_existing_bytes() {
+        let (mut c, s) = pair();
+        c.write_all(b"world").unwrap();
+        let mut buf = BytesMut::with_capacity(64);
+        buf.extend_from_slice(b"hello ");
+        let n = recv_into(&s, &mut buf, 64).unwrap();
+        assert_eq!(n, 5);
+        assert_eq!(&buf[..], b"hello world");
+    }
+
+    #[test]
+    fn send_to_a_reset_peer_is_an_error_not_a_signal() {
+        let (c, s) = pair();
+        set_abortive_close(&c).unwrap();
+        drop(c);
+        let mut first = Ok(0);
+        for _ in 0..100 {
+            first = send(&s, b"x");
+            if first.is_err() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let kind = first.unwrap_err().kind();
+        assert!(matches!(
+            kind,
+            io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+        ));
+        assert!(send_vectored(&s, &[IoSlice::new(b"y")]).is_err());
+    }
+
+    #[test]
+    fn counters_and_tcp_info_read_real_values() {
+        let (mut c, s) = pair();
+        c.write_all(b"abc").unwrap();
+        let mut b = [0u8; 3];
+        (&s).read_exact(&mut b).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while unacked_bytes(&c).unwrap() > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "loopback never acknowledged"
+            );
+            std::thread::yield_now();
+        }
+        let info = tcp_info(&s).unwrap();
+        assert_eq!(info.state, 1);
+        assert!(info.send_mss > 0);
+    }
+}
