@@ -379,6 +379,7 @@ impl<S: 'static> Core<S> {
         }
         self.recycle_input_buf(input);
         self.live_conns -= 1;
+        self.metrics.open.set(self.live_conns as u64);
         self.metrics.count_close(reason);
         self.bury(slot);
         if let Some(l) = listener {

@@ -124,6 +124,7 @@ impl<S: 'static> Core<S> {
         let slot = self.entries.insert(Entry::Conn(conn));
         debug_assert_eq!(slot, key.slot());
         self.live_conns += 1;
+        self.metrics.open.set(self.live_conns as u64);
         self.arm_idle_timer(slot);
         Ok(slot)
     }
@@ -281,7 +282,6 @@ impl<S: 'static> Core<S> {
         if let Some(conn) = self.conn_mut(slot) {
             conn.flags.insert(Flags::OPENED);
         }
-        self.metrics.open.set(self.live_conns as u64);
         self.dispatch(state, slot, |h, ctx| h.on_open(ctx));
         self.apply_pending(state, slot);
     }
