@@ -65,3 +65,8 @@ pub use reactor::listener::ListenOptions;
 pub use reactor::timer::TimerId;
 pub use reactor::token::{ConnId, ListenerId};
 pub use sys::TcpInfo;
+
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
