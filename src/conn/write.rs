@@ -81,6 +81,9 @@ impl<S: 'static> Core<S> {
             if written == len {
                 return Ok(());
             }
+            // The kernel took less than offered: it is full until the next
+            // writable edge, so the flush must not try before then.
+            conn.flags.remove(Flags::WRITABLE);
         }
         match data {
             Payload::Slice(s) => conn.send.push_slice(&s[written..]),

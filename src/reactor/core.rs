@@ -387,3 +387,87 @@ impl<S: 'static> Core<S> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handler::Discard;
+    use std::io::Write;
+
+    fn core() -> (mio::Poll, Core<()>) {
+        let poll = mio::Poll::new().unwrap();
+        let registry = poll.registry().try_clone().unwrap();
+        (poll, Core::new(registry, 0, Arc::default()))
+    }
+
+    fn stream_pair() -> (std::net::TcpStream, mio::net::TcpStream) {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (s, _) = l.accept().unwrap();
+        s.set_nonblocking(true).unwrap();
+        (c, mio::net::TcpStream::from_std(s))
+    }
+
+    /// mio may return an event for a socket closed earlier in the same turn
+    /// (mio #219) and the slab reuses the freed slot first: the event's
+    /// token carries the old generation and must not reach the new occupant.
+    #[test]
+    fn a_stale_event_does_not_reach_the_connection_in_the_reused_slot() {
+        let (_poll, mut core) = core();
+        let opts = Rc::new(ConnOptions::default());
+        let (_c1, s1) = stream_pair();
+        let old_slot = core
+            .add_conn(
+                s1,
+                ConnState::Open,
+                opts.clone(),
+                Box::new(Discard),
+                Origin::Outbound(None),
+            )
+            .unwrap();
+        let old_key = core.conn(old_slot).unwrap().id.0;
+        core.conn_mut(old_slot).unwrap().state = ConnState::Closed;
+        core.bury(old_slot);
+        core.free_dead();
+        let (_c2, s2) = stream_pair();
+        let new_slot = core
+            .add_conn(
+                s2,
+                ConnState::Open,
+                opts,
+                Box::new(Discard),
+                Origin::Outbound(None),
+            )
+            .unwrap();
+        assert_eq!(new_slot, old_slot, "the slab reuses the freed slot");
+
+        // A real readable event carrying the old connection's token.
+        let mut other_poll = mio::Poll::new().unwrap();
+        let (mut peer, stale) = stream_pair();
+        let mut stale = stale;
+        other_poll
+            .registry()
+            .register(&mut stale, old_key.token(), mio::Interest::READABLE)
+            .unwrap();
+        peer.write_all(b"x").unwrap();
+        let mut events = mio::Events::with_capacity(4);
+        while events.is_empty() {
+            other_poll
+                .poll(&mut events, Some(std::time::Duration::from_secs(5)))
+                .unwrap();
+        }
+        let event = events.iter().next().unwrap();
+        assert_eq!(Key::from_token(event.token()).slot(), new_slot);
+
+        core.record_event(event);
+        let conn = core.conn(new_slot).unwrap();
+        assert!(
+            !conn.flags.has(Flags::READABLE),
+            "the stale event marked the new connection"
+        );
+        assert!(
+            core.pop_ready().is_none(),
+            "the stale event queued the slot"
+        );
+    }
+}

@@ -272,8 +272,14 @@ impl<S: 'static> Reactor<S> {
         }
         self.finished = true;
         self.core.stopping = true;
-        self.core.abort_all(&mut self.state);
-        self.core.free_dead();
+        // An on_close may open new connections; abort those too.
+        for _ in 0..8 {
+            self.core.abort_all(&mut self.state);
+            self.core.free_dead();
+            if self.core.live_conns == 0 {
+                break;
+            }
+        }
         drop(self.shared.close());
     }
 }
