@@ -202,7 +202,14 @@ impl<S: 'static> Core<S> {
             conn.flags.insert(Flags::REDELIVER);
         }
         if conn.flags.has(Flags::REDELIVER) || conn.flags.has(Flags::READABLE) {
-            self.enqueue(slot);
+            if conn.handler.is_none() {
+                // Resumed from its own callback: take it up next turn, so a
+                // handler that pauses and resumes on every read without
+                // consuming cannot keep the loop in this turn forever.
+                self.defer(slot);
+            } else {
+                self.enqueue(slot);
+            }
         }
         Ok(())
     }
