@@ -171,6 +171,12 @@ impl<'a, S: 'static> ReactorCtx<'a, S> {
     pub fn metrics(&self) -> MetricsSnapshot {
         self.core.metrics_snapshot()
     }
+
+    /// Switches callback timing on or off; see
+    /// [`Reactor::set_callback_timing`](crate::Reactor::set_callback_timing).
+    pub fn set_callback_timing(&mut self, on: bool) {
+        self.core.time_callbacks = on;
+    }
 }
 
 impl<'a, S: 'static> Ctx<'a, S> {

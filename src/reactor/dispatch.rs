@@ -7,6 +7,7 @@ use std::panic::{self, AssertUnwindSafe};
 use crate::conn::Intent;
 use crate::conn::close::CloseReason;
 use crate::handler::Handler;
+use crate::metrics::Metrics;
 use crate::reactor::core::Core;
 use crate::reactor::ctx::Ctx;
 
@@ -26,10 +27,12 @@ impl<S: 'static> Core<S> {
             return false;
         };
         let id = conn.id;
+        let started = Metrics::callback_started(self.time_callbacks);
         let outcome = {
             let mut ctx = Ctx::new(self, state, id);
             panic::catch_unwind(AssertUnwindSafe(|| f(handler.as_mut(), &mut ctx)))
         };
+        self.metrics.callback_finished(started);
         let Some(conn) = conn_at!(self, slot) else {
             return false;
         };

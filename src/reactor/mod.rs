@@ -165,6 +165,14 @@ impl<S: 'static> Reactor<S> {
         self.core.metrics_snapshot()
     }
 
+    /// Times every callback (handler callbacks, posted closures, reactor
+    /// timer closures) into [`MetricsSnapshot::callback_nanos`]. Off by
+    /// default: it costs two clock reads per callback. See also
+    /// [`ReactorCtx::set_callback_timing`] to switch it from a handle.
+    pub fn set_callback_timing(&mut self, on: bool) {
+        self.core.time_callbacks = on;
+    }
+
     /// Ends the loop after the current turn; see [`ReactorCtx::stop`].
     pub fn stop(&mut self) {
         self.core.stopping = true;
@@ -255,11 +263,15 @@ impl<S: 'static> Reactor<S> {
         let mut tasks = std::mem::take(&mut self.tasks);
         self.shared.take_tasks(&mut tasks);
         for task in tasks.drain(..) {
+            let started = Metrics::callback_started(self.core.time_callbacks);
             let mut rc = ReactorCtx::new(&mut self.core, &mut self.state);
             if panic::catch_unwind(AssertUnwindSafe(|| task(&mut rc))).is_err() {
                 log::error!("a closure posted to the reactor panicked");
                 self.core.metrics.panics.bump(1);
             }
+            let metrics = &self.core.metrics;
+            metrics.callback_finished(started);
+            metrics.posted.bump(1);
         }
         self.tasks = tasks;
     }

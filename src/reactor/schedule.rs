@@ -3,6 +3,7 @@
 use std::panic::{self, AssertUnwindSafe};
 
 use crate::conn::state::ConnState;
+use crate::metrics::Metrics;
 use crate::reactor::connector::Reconnect;
 use crate::reactor::core::Core;
 use crate::reactor::ctx::ReactorCtx;
@@ -75,9 +76,11 @@ impl<S: 'static> Core<S> {
             TimerTask::Reconnect(attempt) => self.reconnect(*attempt),
             TimerTask::ShutdownDeadline => self.shutdown_deadline(state),
             TimerTask::Closure(mut f) => {
+                let started = Metrics::callback_started(self.time_callbacks);
                 let ran = panic::catch_unwind(AssertUnwindSafe(|| {
                     f(&mut ReactorCtx::new(self, state));
                 }));
+                self.metrics.callback_finished(started);
                 if ran.is_err() {
                     log::error!("a reactor timer callback panicked; it will not run again");
                     self.metrics.panics.bump(1);
