@@ -6,16 +6,21 @@
 //! wake-up (one `eventfd` write). Once the reactor has stopped, posting
 //! returns [`Error::Stopped`] instead of queueing work that would never run.
 
+use std::io;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread::ThreadId;
 use std::time::Duration;
 
 use bytes::Bytes;
 
+use crate::conn::ConnStats;
 use crate::error::{Error, Result};
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::reactor::ctx::ReactorCtx;
 use crate::reactor::token::ConnId;
+use crate::sys::TcpInfo;
 
 /// Work posted to the loop.
 pub(crate) type Task<S> = Box<dyn for<'a> FnOnce(&mut ReactorCtx<'a, S>) + Send>;
@@ -33,6 +38,10 @@ pub(crate) struct Shared<S> {
     wake_pending: AtomicBool,
     pub(crate) metrics: Arc<Metrics>,
     index: u8,
+    /// The thread that runs the loop (a reactor never leaves the thread
+    /// that built it), so a blocking [`ReactorHandle::call`] from inside
+    /// the loop fails instead of waiting for itself.
+    loop_thread: ThreadId,
 }
 
 impl<S> Shared<S> {
@@ -46,6 +55,7 @@ impl<S> Shared<S> {
             wake_pending: AtomicBool::new(false),
             metrics,
             index,
+            loop_thread: std::thread::current().id(),
         }
     }
 
@@ -72,21 +82,42 @@ impl<S> Shared<S> {
             }
             q.tasks.push(task);
         }
+        // The task is pushed before the flag is read: if the flag says a
+        // wake-up is pending, the loop has not yet cleared it, so it will
+        // take this task when it does.
         if !self.wake_pending.swap(true, Ordering::SeqCst) {
+            self.metrics.wakeups.add_shared(1);
             self.waker.wake().map_err(Error::Io)?;
         }
         Ok(())
     }
+
+    fn is_closed(&self) -> bool {
+        self.queue.lock().map(|q| q.closed).unwrap_or(true)
+    }
 }
 
 /// A `Send + Sync + Clone` handle to a reactor running on another thread.
+///
+/// Everything it does goes through [`post`](Self::post): a closure queued
+/// for the loop, run at its next turn in posting order (per posting
+/// thread; posts from several threads interleave). Requests for one
+/// connection ([`send`](Self::send), [`close`](Self::close), ...) are
+/// therefore applied in the order they were made. The queue is unbounded:
+/// a thread that posts faster than the loop runs the closures grows it.
 ///
 /// ```
 /// use std::time::Duration;
 /// let mut reactor = netloop::Reactor::new().unwrap();
 /// let handle = reactor.handle();
 /// let t = std::thread::spawn(move || {
-///     handle.post(|rc| rc.stop()).unwrap();
+///     let open = handle.call(|rc| rc.conn_count()).unwrap();
+///     assert_eq!(open, 0);
+///     handle.stop().unwrap();
+///     // The reactor is gone (or about to be): posting fails, never hangs.
+///     while handle.post(|_| {}).is_ok() {
+///         std::thread::yield_now();
+///     }
 /// });
 /// reactor.run().unwrap();
 /// t.join().unwrap();
@@ -103,6 +134,15 @@ impl<S> Clone for ReactorHandle<S> {
     }
 }
 
+impl<S> std::fmt::Debug for ReactorHandle<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReactorHandle")
+            .field("index", &self.shared.index)
+            .field("stopped", &self.shared.is_closed())
+            .finish()
+    }
+}
+
 impl<S: 'static> ReactorHandle<S> {
     pub(crate) fn new(shared: Arc<Shared<S>>) -> Self {
         ReactorHandle { shared }
@@ -114,7 +154,9 @@ impl<S: 'static> ReactorHandle<S> {
     }
 
     /// Runs `f` on the loop thread at its next turn. Closures run in the
-    /// order they were posted.
+    /// order they were posted. Many posts between two turns wake the loop
+    /// once. Fails with [`Error::Stopped`] once the reactor has stopped
+    /// (a closure accepted just before it stops is dropped unrun).
     pub fn post<F>(&self, f: F) -> Result<()>
     where
         F: for<'a> FnOnce(&mut ReactorCtx<'a, S>) + Send + 'static,
@@ -122,9 +164,65 @@ impl<S: 'static> ReactorHandle<S> {
         self.shared.post(Box::new(f))
     }
 
-    /// Sends bytes to a connection (queued behind earlier sends; an
-    /// unknown or closed id is logged and dropped on the loop).
+    /// Runs `f` on the loop and waits for its result (to read a
+    /// connection's stats, `TCP_INFO`, or anything else the loop owns).
+    ///
+    /// Blocks the calling thread for up to one turn of the loop. Fails with
+    /// [`Error::Stopped`] if the reactor stops before running `f`, and with
+    /// an [`Error::Io`] (instead of deadlocking) when called on the loop's
+    /// own thread or when `f` panics.
+    pub fn call<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'a> FnOnce(&mut ReactorCtx<'a, S>) -> T + Send + 'static,
+    {
+        if std::thread::current().id() == self.shared.loop_thread {
+            return Err(Error::Io(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                "ReactorHandle::call on the reactor's own thread would wait for itself",
+            )));
+        }
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.post(move |rc| {
+            match panic::catch_unwind(AssertUnwindSafe(|| f(rc))) {
+                Ok(out) => {
+                    let _ = tx.send(Ok(out));
+                }
+                Err(payload) => {
+                    let _ = tx.send(Err(()));
+                    // Let the loop log and count it like any posted panic.
+                    panic::resume_unwind(payload);
+                }
+            }
+        })?;
+        match rx.recv() {
+            Ok(Ok(out)) => Ok(out),
+            Ok(Err(())) => Err(Error::Io(io::Error::other(
+                "the closure passed to ReactorHandle::call panicked",
+            ))),
+            // The reactor dropped the closure unrun: it stopped.
+            Err(mpsc::RecvError) => Err(Error::Stopped),
+        }
+    }
+
+    /// Refuses ids of other reactors up front.
+    fn check_owner(&self, id: ConnId) -> Result<()> {
+        if id.reactor() == self.reactor_index() {
+            Ok(())
+        } else {
+            Err(Error::ForeignConn)
+        }
+    }
+
+    /// Sends bytes to a connection, queued behind earlier sends (no copy).
+    /// Returns once the request is queued for the loop: a connection that
+    /// has closed meanwhile, or a send refused there (write side closed,
+    /// queue full), is logged at debug level and dropped. Use
+    /// [`call`](Self::call) with [`ConnRef::send_bytes`](crate::ConnRef::send_bytes)
+    /// to learn the outcome. An id of another reactor fails at once with
+    /// [`Error::ForeignConn`].
     pub fn send(&self, id: ConnId, data: Bytes) -> Result<()> {
+        self.check_owner(id)?;
         self.post(move |rc| {
             if let Err(e) = rc.conn(id).send_bytes(data) {
                 log::debug!("handle send to {id}: {e}");
@@ -132,8 +230,9 @@ impl<S: 'static> ReactorHandle<S> {
         })
     }
 
-    /// Closes a connection gracefully.
+    /// Closes a connection gracefully (flush, then FIN).
     pub fn close(&self, id: ConnId) -> Result<()> {
+        self.check_owner(id)?;
         self.post(move |rc| {
             let _ = rc.conn(id).close();
         })
@@ -141,9 +240,23 @@ impl<S: 'static> ReactorHandle<S> {
 
     /// Aborts a connection (RST).
     pub fn abort(&self, id: ConnId) -> Result<()> {
+        self.check_owner(id)?;
         self.post(move |rc| {
             let _ = rc.conn(id).abort();
         })
+    }
+
+    /// A connection's counters (bytes in/out, peak queued); waits for the loop.
+    pub fn conn_stats(&self, id: ConnId) -> Result<ConnStats> {
+        self.check_owner(id)?;
+        self.call(move |rc| rc.conn(id).stats())?
+    }
+
+    /// A connection's `TCP_INFO` (RTT, retransmits, congestion window),
+    /// read by the loop when asked; waits for the loop.
+    pub fn tcp_info(&self, id: ConnId) -> Result<TcpInfo> {
+        self.check_owner(id)?;
+        self.call(move |rc| rc.conn(id).tcp_info())?
     }
 
     /// Stops the reactor: `run()` returns after aborting what is open.
@@ -151,7 +264,8 @@ impl<S: 'static> ReactorHandle<S> {
         self.post(|rc| rc.stop())
     }
 
-    /// Starts a graceful shutdown with the given grace period.
+    /// Starts a graceful shutdown with the given grace period; see
+    /// [`ReactorCtx::shutdown`].
     pub fn shutdown(&self, grace: Duration) -> Result<()> {
         self.post(move |rc| rc.shutdown(grace))
     }
@@ -163,6 +277,6 @@ impl<S: 'static> ReactorHandle<S> {
 
     /// Whether the reactor has stopped (posts would fail).
     pub fn is_stopped(&self) -> bool {
-        self.shared.queue.lock().map(|q| q.closed).unwrap_or(true)
+        self.shared.is_closed()
     }
 }
