@@ -65,6 +65,10 @@ pub(crate) struct Core<S> {
     pub(crate) stopping: bool,
     /// Set by `shutdown()`: listeners are gone, connections finishing.
     pub(crate) shutting_down: bool,
+    /// When the graceful shutdown's grace period ends.
+    pub(crate) shutdown_deadline: Option<crate::reactor::timer::Tick>,
+    /// Time every callback into the metrics (off by default).
+    pub(crate) time_callbacks: bool,
 }
 
 impl<S: 'static> Core<S> {
@@ -85,6 +89,8 @@ impl<S: 'static> Core<S> {
             metrics,
             stopping: false,
             shutting_down: false,
+            shutdown_deadline: None,
+            time_callbacks: false,
         }
     }
 

@@ -19,9 +19,19 @@ use crate::reactor::core::Core;
 use crate::reactor::schedule::TimerTask;
 
 impl<S: 'static> Core<S> {
-    /// Starts a graceful shutdown with `grace` before the deadline.
+    /// Starts a graceful shutdown with `grace` before the deadline. A later
+    /// call can only bring the deadline closer (a second Ctrl-C that asks
+    /// for less patience), never push it back.
     pub(crate) fn begin_shutdown(&mut self, grace: Duration) {
+        let deadline = self.clock.after(grace);
+        if self.shutdown_deadline.is_some_and(|d| d <= deadline) {
+            return;
+        }
+        self.shutdown_deadline = Some(deadline);
+        self.timers
+            .insert(deadline, None, TimerTask::ShutdownDeadline);
         if self.shutting_down {
+            log::info!("shutdown deadline moved closer: {grace:?} from now");
             return;
         }
         self.shutting_down = true;
@@ -34,9 +44,6 @@ impl<S: 'static> Core<S> {
             }
             self.enqueue(slot);
         }
-        let deadline = self.clock.after(grace);
-        self.timers
-            .insert(deadline, None, TimerTask::ShutdownDeadline);
         log::info!(
             "shutting down: {} connections, grace {grace:?}",
             self.live_conns
