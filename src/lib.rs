@@ -46,6 +46,7 @@ mod error;
 pub mod handler;
 mod metrics;
 mod reactor;
+mod server;
 mod sys;
 
 pub use bytes;
@@ -64,6 +65,7 @@ pub use reactor::handle::ReactorHandle;
 pub use reactor::listener::ListenOptions;
 pub use reactor::timer::TimerId;
 pub use reactor::token::{ConnId, ListenerId};
+pub use server::{MAX_REACTORS, ServerBuilder, ServerHandle, ServerSummary};
 pub use sys::TcpInfo;
 
 /// The README's examples, compiled as doctests.
