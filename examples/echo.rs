@@ -1,32 +1,123 @@
-//! Echo server: `cargo run --release --example echo -- [ADDR]`
-//! (default `127.0.0.1:7000`).
+//! Echo server:
+//! `cargo run --release --example echo -- [ADDR] [--threads N] [--grace SECS]`
+//! (defaults: `127.0.0.1:7000`, one reactor thread, 5 s grace).
 //!
 //! Every byte comes back. On the client's FIN the server flushes what is
 //! queued, then closes, so `printf hello | nc -N 127.0.0.1 7000` prints
 //! `hello`. A client that sends without reading is held back: above the
 //! high water mark the server stops reading from it, and the hard cap
 //! bounds its queue. Logs go through env_logger (`RUST_LOG=debug`).
+//!
+//! `--threads N` runs N reactors, one thread each, on `SO_REUSEPORT`
+//! listeners bound to the same address (`--threads 0`: one per core).
+//!
+//! SIGINT (Ctrl-C) or SIGTERM starts a graceful shutdown: listeners close at
+//! once, open connections get `--grace` seconds to finish, then the idle
+//! ones are closed and the busy ones aborted. A second signal stops at once.
 
+use std::io;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use netloop::handler::Echo;
-use netloop::{ListenOptions, Reactor};
+use netloop::{ServerBuilder, ServerHandle};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 
-fn main() -> std::io::Result<()> {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let addr: SocketAddr = match std::env::args().nth(1) {
-        Some(a) => a
-            .parse()
-            .map_err(|e| std::io::Error::other(format!("bad address {a}: {e}")))?,
-        None => "127.0.0.1:7000".parse().expect("valid default address"),
+/// What the command line asked for.
+struct Args {
+    addr: SocketAddr,
+    threads: usize,
+    grace: Duration,
+}
+
+fn parse_args() -> io::Result<Args> {
+    let bad = |what: &str, value: &str, e: &dyn std::fmt::Display| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("bad {what} {value}: {e}"),
+        )
     };
-    let mut reactor = Reactor::new()?;
-    let listener = reactor.listen(addr, ListenOptions::default(), || Echo)?;
+    let mut args = Args {
+        addr: "127.0.0.1:7000".parse().expect("valid default address"),
+        threads: 1,
+        grace: Duration::from_secs(5),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut value = |name: &str| {
+            it.next().ok_or_else(|| {
+                io::Error::new(io::ErrorKind::InvalidInput, format!("{name} needs a value"))
+            })
+        };
+        match arg.as_str() {
+            "--threads" => {
+                let v = value("--threads")?;
+                args.threads = v.parse().map_err(|e| bad("thread count", &v, &e))?;
+            }
+            "--grace" => {
+                let v = value("--grace")?;
+                let secs: f64 = v.parse().map_err(|e| bad("grace", &v, &e))?;
+                args.grace = Duration::try_from_secs_f64(secs).map_err(|e| bad("grace", &v, &e))?;
+            }
+            a => args.addr = a.parse().map_err(|e| bad("address", a, &e))?,
+        }
+    }
+    Ok(args)
+}
+
+/// First SIGINT/SIGTERM: graceful shutdown; second: stop now. Returns a
+/// handle that ends the watcher thread.
+fn watch_signals(
+    server: ServerHandle,
+    grace: Duration,
+) -> io::Result<(signal_hook::iterator::Handle, std::thread::JoinHandle<()>)> {
+    let mut signals = Signals::new([SIGINT, SIGTERM])?;
+    let handle = signals.handle();
+    let thread = std::thread::spawn(move || {
+        let mut received = signals.forever();
+        if let Some(sig) = received.next() {
+            log::info!("signal {sig}: shutting down, {grace:?} grace (again to stop now)");
+            let _ = server.shutdown(grace);
+        }
+        if let Some(sig) = received.next() {
+            log::info!("signal {sig}: stopping now");
+            let _ = server.stop();
+        }
+    });
+    Ok((handle, thread))
+}
+
+fn main() -> io::Result<()> {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let args = parse_args()?;
+    let mut builder = ServerBuilder::new(args.addr);
+    if args.threads > 0 {
+        builder = builder.threads(args.threads);
+    }
+    let server = builder.start(|| Echo)?;
     log::info!(
-        "echo server listening on {}",
-        reactor.listener_addr(listener)?
+        "echo server listening on {} ({} reactor thread(s))",
+        server.local_addr(),
+        server.len()
     );
-    let summary = reactor.run()?;
-    log::info!("served {} connections", summary.accepted);
+    let (signals, watcher) = watch_signals(server.clone(), args.grace)?;
+    let summary = server.join()?;
+    signals.close();
+    let _ = watcher.join();
+    for (index, m) in summary.reactors.iter().enumerate() {
+        log::info!(
+            "reactor {index}: {} connections, {} bytes in, {} out, {} turns",
+            m.accepted,
+            m.bytes_in,
+            m.bytes_out,
+            m.turns
+        );
+    }
+    log::info!(
+        "served {} connections; {} closed at shutdown",
+        summary.total.accepted,
+        summary.total.closed_with(netloop::CloseReason::Shutdown)
+    );
     Ok(())
 }
