@@ -170,7 +170,10 @@ impl<S: 'static> ReactorHandle<S> {
     /// Blocks the calling thread for up to one turn of the loop. Fails with
     /// [`Error::Stopped`] if the reactor stops before running `f`, and with
     /// an [`Error::Io`] (instead of deadlocking) when called on the loop's
-    /// own thread or when `f` panics.
+    /// own thread or when `f` panics. From another reactor's thread it
+    /// stalls that loop meanwhile, and two reactors calling each other
+    /// deadlock: between reactors, [`post`](Self::post) a request and post
+    /// the answer back.
     pub fn call<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
