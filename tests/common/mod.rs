@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use netloop::bytes::BytesMut;
 use netloop::{
-    CloseReason, ConnId, ConnectError, ConnectErrorKind, Ctx, Handler, LingerOutcome,
-    ListenOptions, MetricsSnapshot, Reactor, ReactorHandle, TimerId, Verdict,
+    CloseReason, ConnId, ConnectError, ConnectErrorKind, ConnectOptions, Ctx, Handler,
+    LingerOutcome, ListenOptions, MetricsSnapshot, Reactor, ReactorHandle, TimerId, Verdict,
 };
 
 /// Generous: the machine is shared and noisy.
@@ -189,13 +189,23 @@ where
     H: Handler,
     F: Fn() -> H + Send + 'static,
 {
+    serve_at("127.0.0.1:0".parse().unwrap(), opts, make)
+}
+
+/// Like [`serve`], listening on `bind` (e.g. an address inside a test
+/// network namespace).
+pub fn serve_at<H, F>(bind: SocketAddr, opts: ListenOptions, make: F) -> Server
+where
+    H: Handler,
+    F: Fn() -> H + Send + 'static,
+{
     let log = Log::default();
     let thread_log = log.clone();
     let (tx, rx) = mpsc::channel();
     let thread = std::thread::spawn(move || {
         let mut reactor = Reactor::new().expect("reactor");
         let listener = reactor
-            .listen("127.0.0.1:0".parse().unwrap(), opts, move || {
+            .listen(bind, opts, move || {
                 Recorder::new(make(), thread_log.clone())
             })
             .expect("listen");
@@ -217,6 +227,27 @@ impl Server {
     /// A blocking client connected to this server.
     pub fn client(&self) -> TcpStream {
         client(self.addr)
+    }
+
+    /// Starts an outbound connection from the server's reactor, recorded in
+    /// the same log. Returns its id once the reactor has created it.
+    pub fn connect<H: Handler + Send>(
+        &self,
+        addr: SocketAddr,
+        opts: ConnectOptions,
+        handler: H,
+    ) -> ConnId {
+        let log = self.log.clone();
+        let (tx, rx) = mpsc::channel();
+        self.handle
+            .post(move |rc| {
+                let id = rc.connect(addr, opts, Recorder::new(handler, log));
+                let _ = tx.send(id.map_err(|e| e.to_string()));
+            })
+            .expect("reactor running");
+        rx.recv_timeout(PATIENCE)
+            .expect("the reactor ran the connect")
+            .expect("connect created a socket")
     }
 
     /// Waits until the log satisfies `cond`.
