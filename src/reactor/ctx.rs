@@ -147,10 +147,22 @@ impl<'a, S: 'static> ReactorCtx<'a, S> {
             .insert(deadline, Some(period), TimerTask::Closure(Box::new(f)))
     }
 
-    /// Cancels a timer (reactor or connection); `false` if it already fired
-    /// (one-shot) or was cancelled.
+    /// Cancels a timer (reactor or connection): it will not fire again.
+    /// Returns `true` if it was pending, or is a repeating timer (also one
+    /// cancelled from its own callback); `false` if it already fired
+    /// (one-shot) or was cancelled before.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let mut reactor = netloop::Reactor::new()?;
+    /// let mut ctx = reactor.ctx();
+    /// let id = ctx.schedule(Duration::from_secs(60), |_| unreachable!());
+    /// assert!(ctx.cancel_timer(id));
+    /// assert!(!ctx.cancel_timer(id));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn cancel_timer(&mut self, id: TimerId) -> bool {
-        self.core.timers.cancel(id).is_some()
+        self.core.timers.cancel(id)
     }
 
     /// Ends the loop after this turn; open connections are aborted with

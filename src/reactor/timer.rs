@@ -67,9 +67,13 @@ impl Clock {
         self.start + Duration::from_millis(self.now)
     }
 
-    /// The tick `delay` from now, rounded up so a timer never fires early.
+    /// The tick `delay` from the present moment, rounded up so a timer
+    /// never fires early. Reads the system clock: the turn's time may be
+    /// stale by the length of the turn (or, before the loop first runs, by
+    /// everything since the reactor was made), and a deadline counted from
+    /// it would come early by as much.
     pub(crate) fn after(&self, delay: Duration) -> Tick {
-        self.now + ceil_millis(delay)
+        ceil_millis(Instant::now().saturating_duration_since(self.start) + delay).max(self.now)
     }
 }
 
@@ -140,14 +144,17 @@ impl<T> TimerQueue<T> {
         TimerId { slot, generation }
     }
 
-    /// Cancels a timer; returns its payload if it was still pending.
-    pub(crate) fn cancel(&mut self, id: TimerId) -> Option<T> {
+    /// Cancels a timer. Returns whether it was live: pending, or a
+    /// repeating timer whose payload is out running (it will not be
+    /// re-armed). A one-shot timer that fired, or a cancelled one, gives
+    /// `false`.
+    pub(crate) fn cancel(&mut self, id: TimerId) -> bool {
         if !self.is_live(id) {
-            return None;
+            return false;
         }
-        let record = self.records.remove(id.slot as usize);
+        self.records.remove(id.slot as usize);
         self.compact_if_sparse();
-        record.payload
+        true
     }
 
     /// Whether `id` names a timer that has not fired (or repeats) and was not cancelled.
@@ -281,10 +288,10 @@ mod tests {
         let mut q = TimerQueue::new();
         let a = q.insert(10, None, 1);
         let b = q.insert(10, None, 2);
-        assert_eq!(q.cancel(a), Some(1));
-        assert_eq!(q.cancel(a), None);
+        assert!(q.cancel(a));
+        assert!(!q.cancel(a));
         assert_eq!(drain(&mut q, 10), vec![2]);
-        assert_eq!(q.cancel(b), None);
+        assert!(!q.cancel(b));
         assert_eq!(q.next_deadline(), None);
     }
 
@@ -297,8 +304,9 @@ mod tests {
         assert!(q.is_live(id));
         let fired = q.pop_expired(10).unwrap();
         assert_eq!(fired.id, id);
-        // Cancelled while running: re-arming drops it.
-        assert_eq!(q.cancel(id), None);
+        // Cancelled while running: that counts as cancelled, and re-arming
+        // drops it.
+        assert!(q.cancel(id));
         assert!(!q.rearm(fired.id, fired.payload, 10));
         assert_eq!(q.next_deadline(), None);
     }
