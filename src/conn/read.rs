@@ -196,8 +196,14 @@ impl<S: 'static> Core<S> {
     /// while paused was kept).
     pub(crate) fn resume_read(&mut self, id: ConnId) -> Result<()> {
         let slot = self.slot_of(id)?;
+        let now = self.clock.now();
         let conn = self.conn_mut(slot).ok_or(Error::NoSuchConn)?;
         let was_blocked = conn.flags.take(Flags::READ_PAUSED) | conn.flags.take(Flags::INPUT_FULL);
+        if was_blocked {
+            // The idle timeout does not run while reading is paused (the
+            // silence was ours); it starts afresh now.
+            conn.last_read = now;
+        }
         if was_blocked && !conn.input.is_empty() {
             conn.flags.insert(Flags::REDELIVER);
         }

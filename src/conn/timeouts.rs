@@ -4,11 +4,23 @@
 //! current tick (`last_read`, `last_write`); the one timer per connection
 //! fires at the earliest possible deadline and, if traffic came since, is
 //! put back to the real one. So pushing a timeout back costs nothing per
-//! message.
+//! message: one store, no allocation, no heap operation.
+//!
+//! What counts:
+//! - idle: time without input while input can arrive and we are reading.
+//!   It does not run while the handler has paused reading (or the input
+//!   buffer is full): that silence is ours, and TCP flow control, not the
+//!   peer, holds the bytes back. After the peer's FIN no input can come, so
+//!   the idle timeout no longer applies (the write-stall timeout still does).
+//! - write stall: time without any queued byte reaching the kernel while
+//!   bytes are queued on an established connection. Before declaring a
+//!   stall the queue is offered to the kernel once more: `EPOLLOUT` comes
+//!   only when a third of the send buffer is free (DESIGN.md fact 12), so a
+//!   slow but live reader may have made room that no event announced yet.
 
-use crate::conn::Intent;
 use crate::conn::close::CloseReason;
 use crate::conn::state::ConnState;
+use crate::conn::{Flags, Intent};
 use crate::handler::Verdict;
 use crate::reactor::core::Core;
 use crate::reactor::schedule::TimerTask;
@@ -70,8 +82,12 @@ impl<S: 'static> Core<S> {
         let Some(idle) = conn.opts.idle_timeout else {
             return;
         };
-        if conn.state.is_closing() {
+        if !conn.state.delivers_input() || conn.flags.has(Flags::EOF_SEEN) {
+            // No more input can come (or we are closing): nothing to time.
             return;
+        }
+        if conn.flags.has(Flags::READ_PAUSED) || conn.flags.has(Flags::INPUT_FULL) {
+            conn.last_read = now;
         }
         if now < conn.last_read + ceil_millis(idle) {
             return self.arm_idle_timer(slot);
@@ -103,7 +119,26 @@ impl<S: 'static> Core<S> {
         if conn.send.is_empty() || conn.state == ConnState::Closed {
             return;
         }
-        if now < conn.last_write + ceil_millis(stall) {
+        if conn.state == ConnState::Connecting {
+            // The connect timeout bounds this; the stall clock starts once open.
+            conn.last_write = now;
+            return self.arm_stall_timer(slot);
+        }
+        let stall = ceil_millis(stall);
+        if now < conn.last_write + stall {
+            return self.arm_stall_timer(slot);
+        }
+        if conn.state.flushes() {
+            // Room may have freed up without an event: try once more.
+            self.flush(state, slot);
+        }
+        let Some(conn) = conn_at!(self, slot) else {
+            return;
+        };
+        if conn.send.is_empty() || conn.state == ConnState::Closed {
+            return;
+        }
+        if now < conn.last_write + stall {
             return self.arm_stall_timer(slot);
         }
         let mut verdict = Verdict::Close;

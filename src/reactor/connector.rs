@@ -337,7 +337,9 @@ impl<S: 'static> Core<S> {
         if let Origin::Outbound(Some(o)) = &mut conn.origin {
             o.attempt = 0;
         }
+        // The idle and write-stall clocks start now, not at the connect call.
         conn.last_read = self.clock.now();
+        conn.last_write = conn.last_read;
         self.metrics.connected.bump(1);
         self.arm_idle_timer(slot);
         self.opened(state, slot);
