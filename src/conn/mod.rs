@@ -249,6 +249,16 @@ impl<S> Conn<S> {
         }
     }
 
+    /// The handler is ending the connection (close, shutdown, linger): an
+    /// outbound connection with a reconnect policy is not reconnected,
+    /// unless the peer closed first (then the handler only completes the
+    /// peer's close, as the default `on_eof` does).
+    pub(crate) fn ended_on_purpose(&mut self) {
+        if !self.flags.has(Flags::EOF_SEEN) {
+            self.flags.insert(Flags::NO_RECONNECT);
+        }
+    }
+
     /// Whether the loop has anything to do for this connection right now.
     pub(crate) fn has_work(&self) -> bool {
         self.pending.is_some() || self.flags.has(Flags::NOTIFICATIONS)

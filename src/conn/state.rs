@@ -177,6 +177,7 @@ impl<S: 'static> Core<S> {
             ConnState::Connecting => return self.start_close(state, slot, CloseReason::Local),
             _ => return,
         }
+        conn.ended_on_purpose();
         if conn.send.is_empty() {
             self.write_side_flushed(state, slot);
         }
@@ -187,7 +188,9 @@ impl<S: 'static> Core<S> {
         let Some(conn) = self.conn_mut(slot) else {
             return;
         };
-        conn.flags.insert(Flags::NO_RECONNECT);
+        if reason == CloseReason::Local {
+            conn.ended_on_purpose();
+        }
         if conn.state == ConnState::Connecting {
             return self.close_now(state, slot, reason);
         }
@@ -216,7 +219,7 @@ impl<S: 'static> Core<S> {
         let Some(conn) = self.conn_mut(slot) else {
             return;
         };
-        conn.flags.insert(Flags::NO_RECONNECT);
+        conn.ended_on_purpose();
         let id = conn.id;
         match conn.state {
             ConnState::Connecting => return self.close_now(state, slot, CloseReason::Local),

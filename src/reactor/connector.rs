@@ -161,7 +161,14 @@ pub struct ConnectOptions {
     pub bind: Option<SocketAddr>,
     /// Connection options (socket options, marks, timeouts).
     pub conn: ConnOptions,
-    /// Reconnect after a failed connect or a close that was not asked for.
+    /// Reconnect after a failed connect or a close the handler did not ask
+    /// for: the peer closed (also when the handler then completes the close,
+    /// as the default `on_eof` does) or reset, a keepalive, user, idle or
+    /// write-stall timeout, a socket error. Not after the handler's own
+    /// `close`, `shutdown_write`, `linger_close` or `abort` (before the peer
+    /// closed), [`Ctx::stop_reconnecting`](crate::Ctx::stop_reconnecting),
+    /// a panic, or a reactor stop or shutdown. The delay grows with each
+    /// failed attempt and starts over once connected.
     pub reconnect: Option<Backoff>,
 }
 
@@ -273,7 +280,18 @@ impl<S: 'static> Core<S> {
         outbound: Box<Outbound>,
         handler: Box<dyn Handler<S>>,
     ) -> io::Result<ConnId> {
-        let (stream, early) = start_connect(outbound.addr, &outbound.opts)?;
+        let started = start_connect(outbound.addr, &outbound.opts)?;
+        self.add_outbound(started, outbound, handler)
+    }
+
+    /// Puts a socket whose connect has started in the slab, with its
+    /// connect timeout (or its immediate failure, reported from the loop).
+    fn add_outbound(
+        &mut self,
+        (stream, early): (TcpStream, Option<io::Error>),
+        outbound: Box<Outbound>,
+        handler: Box<dyn Handler<S>>,
+    ) -> io::Result<ConnId> {
         let conn_opts = Rc::new(outbound.opts.conn.clone());
         let timeout = outbound.opts.timeout;
         let origin = Origin::Outbound(Some(outbound));
@@ -411,25 +429,52 @@ impl<S: 'static> Core<S> {
         let Some(backoff) = record.as_ref().and_then(|o| o.opts.reconnect) else {
             return;
         };
-        let (Some(mut outbound), Some(handler)) = (record.take(), conn.handler.take()) else {
+        let (Some(outbound), Some(handler)) = (record.take(), conn.handler.take()) else {
             return;
         };
-        let delay = backoff.delay(outbound.attempt, jitter_sample(now ^ conn.id.as_u64()));
+        let seed = now ^ conn.id.as_u64();
+        self.schedule_reconnect(backoff, outbound, handler, seed);
+    }
+
+    /// Schedules the next attempt after the backoff's delay for the number
+    /// of attempts that failed in a row.
+    fn schedule_reconnect(
+        &mut self,
+        backoff: Backoff,
+        mut outbound: Box<Outbound>,
+        handler: Box<dyn Handler<S>>,
+        seed: u64,
+    ) {
+        let delay = backoff.delay(outbound.attempt, jitter_sample(seed));
         outbound.attempt = outbound.attempt.saturating_add(1);
         let task = TimerTask::Reconnect(Box::new(Reconnect { outbound, handler }));
         let deadline = self.clock.after(delay);
         self.timers.insert(deadline, None, task);
     }
 
-    /// The reconnect timer fired: connect again with the same handler.
+    /// The reconnect timer fired: connect again with the same handler. If
+    /// not even a socket can be made (out of descriptors, ...), the attempt
+    /// counts as failed and the next one is scheduled: the handler is kept.
     pub(crate) fn reconnect(&mut self, attempt: Reconnect<S>) {
         if self.shutting_down || self.stopping {
             return;
         }
         let Reconnect { outbound, handler } = attempt;
         let addr = outbound.addr;
-        if let Err(e) = self.connect_outbound(outbound, handler) {
-            log::warn!("reconnect to {addr}: could not create a socket: {e}");
+        match start_connect(addr, &outbound.opts) {
+            Ok(started) => {
+                if let Err(e) = self.add_outbound(started, outbound, handler) {
+                    log::warn!("reconnect to {addr}: could not register the socket: {e}");
+                }
+            }
+            Err(e) => {
+                log::warn!("reconnect to {addr}: could not create a socket: {e}; retrying");
+                let Some(backoff) = outbound.opts.reconnect else {
+                    return;
+                };
+                let seed = self.clock.now() ^ u64::from(outbound.attempt);
+                self.schedule_reconnect(backoff, outbound, handler, seed);
+            }
         }
     }
 }

@@ -1,0 +1,181 @@
+//! A client with a reconnect policy stays connected: while the server is
+//! down its attempts are spaced by the exponential backoff; when the server
+//! comes back it connects (the same handler, a new connection); when the
+//! server restarts (closing the connection) it reconnects, the backoff
+//! starting over; its own `close()` ends the reconnecting.
+
+mod common;
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+use netloop::bytes::BytesMut;
+use netloop::handler::Discard;
+use netloop::{Backoff, CloseReason, ConnectError, ConnectOptions, Ctx, Handler, ListenOptions};
+use socket2::{Domain, Socket, Type};
+
+const START: Duration = Duration::from_millis(100);
+const MAX: Duration = Duration::from_millis(400);
+
+/// What the client saw, with times.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Seen {
+    Failed,
+    Open,
+    Closed(CloseReason),
+}
+
+/// A client that closes for good once it has been connected `stay` times.
+struct Client {
+    seen: Arc<Mutex<Vec<(Seen, Instant)>>>,
+    opened: u32,
+    stay: u32,
+}
+
+impl Client {
+    fn note(&self, what: Seen) {
+        self.seen.lock().unwrap().push((what, Instant::now()));
+    }
+}
+
+impl Handler for Client {
+    fn on_open(&mut self, ctx: &mut Ctx<'_>) {
+        self.note(Seen::Open);
+        self.opened += 1;
+        if self.opened == self.stay {
+            ctx.close();
+        }
+    }
+    fn on_read(&mut self, _ctx: &mut Ctx<'_>, input: &mut BytesMut) {
+        input.clear();
+    }
+    fn on_connect_error(&mut self, _ctx: &mut Ctx<'_>, _error: &ConnectError) {
+        self.note(Seen::Failed);
+    }
+    fn on_close(&mut self, _ctx: &mut Ctx<'_>, reason: CloseReason) {
+        self.note(Seen::Closed(reason));
+    }
+}
+
+/// A port below the ephemeral range, bound (not listening) so that connects
+/// to it are refused and nobody else takes it.
+fn reserve_port() -> (Socket, SocketAddr) {
+    for port in (21000..32000).step_by(97) {
+        let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        s.set_reuse_address(true).unwrap();
+        let addr = SocketAddr::from(([127, 0, 0, 1], port + std::process::id() as u16 % 97));
+        if s.bind(&addr.into()).is_ok() {
+            return (s, addr);
+        }
+    }
+    panic!("no free port");
+}
+
+/// Times of the failed attempts after `from`, until the next open.
+fn failures_between(seen: &[(Seen, Instant)], from: Instant) -> Vec<Instant> {
+    seen.iter()
+        .filter(|(_, t)| *t >= from)
+        .take_while(|(s, _)| *s != Seen::Open)
+        .filter(|(s, _)| *s == Seen::Failed)
+        .map(|(_, t)| *t)
+        .collect()
+}
+
+/// The gaps between attempts follow the backoff: start, doubling, capped.
+fn assert_spaced_by_backoff(failures: &[Instant]) {
+    assert!(failures.len() >= 4, "only {} attempts", failures.len());
+    let backoff = Backoff::new(START, MAX).jitter(0.0);
+    for (i, pair) in failures.windows(2).enumerate() {
+        let gap = pair[1] - pair[0];
+        let want = backoff.delay(i as u32, 0.0);
+        assert!(
+            gap + Duration::from_millis(2) >= want && gap < want + Duration::from_millis(300),
+            "attempt {} came {gap:?} after the one before; the backoff says {want:?}",
+            i + 1
+        );
+    }
+}
+
+#[test]
+fn a_client_reconnects_with_backoff_until_it_closes_on_purpose() {
+    let (holder, addr) = reserve_port();
+    let server = serve(ListenOptions::default(), || Discard);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let client = Client {
+        seen: seen.clone(),
+        opened: 0,
+        stay: 2,
+    };
+    let opts = ConnectOptions::default().reconnect(Backoff::new(START, MAX).jitter(0.0));
+    let began = Instant::now();
+    server.connect(addr, opts, client);
+
+    // Server down: refused attempts, spaced 100, 200, 400, 400 ms.
+    wait_until("five failed attempts", || {
+        seen.lock()
+            .unwrap()
+            .iter()
+            .filter(|(s, _)| *s == Seen::Failed)
+            .count()
+            >= 5
+    });
+    // Server up: the next attempt connects.
+    holder.listen(16).unwrap();
+    let listener: TcpListener = holder.into();
+    let (mut first, _) = listener.accept().unwrap();
+    wait_until("connected", || {
+        seen.lock().unwrap().iter().any(|(s, _)| *s == Seen::Open)
+    });
+    assert_spaced_by_backoff(&failures_between(&seen.lock().unwrap(), began));
+
+    // Server restart: it closes the connection and stops listening.
+    first.write_all(b"bye").unwrap();
+    drop(first);
+    drop(listener);
+    let restarted = Instant::now();
+    wait_until("five failed attempts after the restart", || {
+        failures_between(&seen.lock().unwrap(), restarted).len() >= 5
+    });
+    let listener = TcpListener::bind(addr).expect("rebind the server's port");
+    let (_second, _) = listener.accept().unwrap();
+    server.wait_log("the second connection closed", |log| {
+        log.closes()
+            .values()
+            .flatten()
+            .any(|r| *r == CloseReason::Local)
+    });
+    {
+        let seen = seen.lock().unwrap();
+        let restart_failures = failures_between(&seen, restarted);
+        // The backoff started over after the connection was made.
+        assert_spaced_by_backoff(&restart_failures);
+        let first_retry = restart_failures[0] - restarted;
+        assert!(
+            first_retry < START + Duration::from_millis(300),
+            "first retry after {first_retry:?}"
+        );
+        // The first connection ended because the server closed it.
+        let closes: Vec<CloseReason> = seen
+            .iter()
+            .filter_map(|(s, _)| match s {
+                Seen::Closed(CloseReason::ConnectFailed(_)) => None,
+                Seen::Closed(r) => Some(*r),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(closes, vec![CloseReason::PeerClosed, CloseReason::Local]);
+    }
+    // Closed on purpose: no attempt follows.
+    let attempts = seen.lock().unwrap().len();
+    std::thread::sleep(MAX * 2);
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        attempts,
+        "it kept reconnecting after close()"
+    );
+    let metrics = server.finish();
+    assert_eq!(metrics.connected, 2);
+}
