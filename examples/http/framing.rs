@@ -1,0 +1,389 @@
+//! HTTP/1.1 request framing: where one request ends in a byte stream, so
+//! pipelined requests can be taken one after another, with limits.
+//!
+//! [`parse`] is pure (bytes in, a request or an error out; no I/O, no
+//! allocation) and split-independent: for any way the same stream arrives,
+//! it returns the same requests and errors. `httparse` parses the head; this
+//! module adds what it leaves out: the body (`Content-Length` or `chunked`),
+//! the limits, and the checks that stop request smuggling (both lengths
+//! given, conflicting lengths, unknown transfer codings).
+//!
+//! ```text
+//!  input: | head (≤ max_head) | body (≤ max_body on the wire) | next request ...
+//!         └──────────── Complete { len } ────────────────────┘
+//! ```
+//!
+//! While a request is incomplete the caller keeps its bytes and calls again
+//! with more; [`Parse::Partial`] is only returned while fewer than
+//! [`Limits::max_request`] bytes are buffered, so a server using this module
+//! never buffers more than that per connection.
+
+use std::fmt;
+use std::mem::MaybeUninit;
+
+/// Most headers a request may have (more: [`FrameError::HeadTooLarge`]).
+pub const MAX_HEADERS: usize = 64;
+
+/// Size limits of one request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Request line and headers, including the blank line ending them.
+    pub max_head: usize,
+    /// Body as it is on the wire (for `chunked`, with the chunk framing).
+    pub max_body: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_head: 8 * 1024,
+            max_body: 64 * 1024,
+        }
+    }
+}
+
+impl Limits {
+    /// The most bytes one request can occupy; [`parse`] never asks for more.
+    pub const fn max_request(&self) -> usize {
+        self.max_head + self.max_body
+    }
+}
+
+/// One framed request, borrowing from the input.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request<'b> {
+    /// The method token, as sent (`GET`, `POST`, ...).
+    pub method: &'b str,
+    /// The request target, as sent.
+    pub path: &'b str,
+    /// The minor version: 0 for HTTP/1.0, 1 for HTTP/1.1.
+    pub minor_version: u8,
+    /// Whether the connection stays open after the response: HTTP/1.1
+    /// unless `Connection: close`; HTTP/1.0 only with `Connection: keep-alive`.
+    pub keep_alive: bool,
+    /// The body, if any.
+    pub body: Body<'b>,
+}
+
+/// The body of a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Body<'b> {
+    /// No body.
+    Empty,
+    /// A `Content-Length` body.
+    Fixed(&'b [u8]),
+    /// A `chunked` body, checked and skipped; `len` is its decoded length.
+    Chunked {
+        /// Bytes of data in all chunks.
+        len: usize,
+    },
+}
+
+/// The outcome of [`parse`] on bytes that are not (yet) an error.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Parse<'b> {
+    /// A whole request: it used the first `len` bytes of the input.
+    Complete {
+        /// The request.
+        request: Request<'b>,
+        /// Bytes it occupied, head and body.
+        len: usize,
+    },
+    /// The input is the start of a request: call again with more bytes.
+    Partial,
+}
+
+/// Why the input is not a request. After an error the stream cannot be
+/// framed any further: answer [`status`](FrameError::status) and close.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FrameError {
+    /// Malformed request line or header (400).
+    Malformed,
+    /// HTTP/1.1 request without a `Host` header (400).
+    MissingHost,
+    /// A version other than HTTP/1.0 and HTTP/1.1 (505).
+    UnsupportedVersion,
+    /// Head longer than `max_head`, or more than [`MAX_HEADERS`] headers (431).
+    HeadTooLarge,
+    /// `Content-Length` not a number, or given twice with different values (400).
+    BadContentLength,
+    /// Both `Content-Length` and `Transfer-Encoding`, or `Transfer-Encoding`
+    /// in an HTTP/1.0 request: ambiguous framing (400).
+    AmbiguousLength,
+    /// A transfer coding other than `chunked` alone (501).
+    UnsupportedEncoding,
+    /// Malformed chunk framing (400).
+    BadChunk,
+    /// Body longer than `max_body` (413).
+    BodyTooLarge,
+}
+
+impl FrameError {
+    /// The HTTP status code to answer with.
+    pub fn status(self) -> u16 {
+        match self {
+            FrameError::Malformed
+            | FrameError::MissingHost
+            | FrameError::BadContentLength
+            | FrameError::AmbiguousLength
+            | FrameError::BadChunk => 400,
+            FrameError::BodyTooLarge => 413,
+            FrameError::HeadTooLarge => 431,
+            FrameError::UnsupportedEncoding => 501,
+            FrameError::UnsupportedVersion => 505,
+        }
+    }
+}
+
+impl fmt::Display for FrameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FrameError::Malformed => "malformed request line or header",
+            FrameError::MissingHost => "HTTP/1.1 request without Host",
+            FrameError::UnsupportedVersion => "unsupported HTTP version",
+            FrameError::HeadTooLarge => "request head too large",
+            FrameError::BadContentLength => "invalid Content-Length",
+            FrameError::AmbiguousLength => "ambiguous body length",
+            FrameError::UnsupportedEncoding => "unsupported transfer coding",
+            FrameError::BadChunk => "malformed chunked body",
+            FrameError::BodyTooLarge => "request body too large",
+        })
+    }
+}
+
+/// Frames the first request of `buf`.
+///
+/// ```text
+/// parse(b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\nGET /json HTTP/1.1\r\n", &limits)
+///     == Ok(Parse::Complete { request: Request { path: "/plaintext", .. }, len: 36 })
+/// parse(b"GET /json HTTP/1.1\r\n", &limits) == Ok(Parse::Partial)
+/// ```
+pub fn parse<'b>(buf: &'b [u8], limits: &Limits) -> Result<Parse<'b>, FrameError> {
+    // Look at no more than the head limit: whatever follows cannot change
+    // the answer, so the result does not depend on how much has arrived.
+    let window = &buf[..buf.len().min(limits.max_head)];
+    // Uninitialised header slots: no 2 KiB memset per request.
+    let mut headers = [const { MaybeUninit::uninit() }; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut []);
+    let head_len = match req.parse_with_uninit_headers(window, &mut headers) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) if window.len() < limits.max_head => {
+            return Ok(Parse::Partial);
+        }
+        Ok(httparse::Status::Partial) => return Err(FrameError::HeadTooLarge),
+        Err(httparse::Error::TooManyHeaders) => return Err(FrameError::HeadTooLarge),
+        Err(httparse::Error::Version) if names_a_version(window) => {
+            return Err(FrameError::UnsupportedVersion);
+        }
+        Err(_) => return Err(FrameError::Malformed),
+    };
+    let (Some(method), Some(path), Some(minor_version)) = (req.method, req.path, req.version)
+    else {
+        return Err(FrameError::Malformed);
+    };
+    let head = Head::of(req.headers, minor_version)?;
+    let rest = &buf[head_len..];
+    let (body, body_len) = match head.framing {
+        Framing::None => (Body::Empty, Some(0)),
+        Framing::Length(n) if n > limits.max_body as u64 => return Err(FrameError::BodyTooLarge),
+        Framing::Length(n) => {
+            let n = n as usize;
+            (
+                Body::Fixed(rest.get(..n).unwrap_or_default()),
+                (rest.len() >= n).then_some(n),
+            )
+        }
+        Framing::Chunked => match chunked_len(rest, limits.max_body)? {
+            Some((wire, data)) => (Body::Chunked { len: data }, Some(wire)),
+            None => (Body::Empty, None),
+        },
+    };
+    let Some(body_len) = body_len else {
+        return Ok(Parse::Partial);
+    };
+    let request = Request {
+        method,
+        path,
+        minor_version,
+        keep_alive: head.keep_alive,
+        body,
+    };
+    Ok(Parse::Complete {
+        request,
+        len: head_len + body_len,
+    })
+}
+
+/// How the body's end is found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Framing {
+    None,
+    Length(u64),
+    Chunked,
+}
+
+/// What the headers say about framing and the connection.
+struct Head {
+    framing: Framing,
+    keep_alive: bool,
+}
+
+impl Head {
+    fn of(headers: &[httparse::Header<'_>], minor_version: u8) -> Result<Head, FrameError> {
+        let mut length: Option<u64> = None;
+        let mut chunked = None;
+        let mut host = false;
+        let (mut close, mut keep) = (false, false);
+        for h in headers {
+            let name = h.name;
+            if name.eq_ignore_ascii_case("content-length") {
+                let n = parse_length(h.value)?;
+                if length.is_some_and(|l| l != n) {
+                    return Err(FrameError::BadContentLength);
+                }
+                length = Some(n);
+            } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                // Only `chunked`, alone and once, is understood.
+                let only_chunked = trim(h.value).eq_ignore_ascii_case(b"chunked");
+                if !only_chunked || chunked.is_some() {
+                    return Err(FrameError::UnsupportedEncoding);
+                }
+                chunked = Some(());
+            } else if name.eq_ignore_ascii_case("connection") {
+                for token in h.value.split(|&b| b == b',').map(trim) {
+                    close |= token.eq_ignore_ascii_case(b"close");
+                    keep |= token.eq_ignore_ascii_case(b"keep-alive");
+                }
+            } else if name.eq_ignore_ascii_case("host") {
+                host = true;
+            }
+        }
+        if minor_version == 1 && !host {
+            return Err(FrameError::MissingHost);
+        }
+        let framing = match (length, chunked) {
+            (Some(_), Some(())) => return Err(FrameError::AmbiguousLength),
+            (None, Some(())) if minor_version == 0 => return Err(FrameError::AmbiguousLength),
+            (None, Some(())) => Framing::Chunked,
+            (Some(0), None) | (None, None) => Framing::None,
+            (Some(n), None) => Framing::Length(n),
+        };
+        let keep_alive = !close && (minor_version == 1 || keep);
+        Ok(Head {
+            framing,
+            keep_alive,
+        })
+    }
+}
+
+/// A `Content-Length` value: decimal digits only, no sign, no overflow.
+fn parse_length(value: &[u8]) -> Result<u64, FrameError> {
+    let digits = trim(value);
+    if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(FrameError::BadContentLength);
+    }
+    Ok(digits
+        .iter()
+        .fold(0u64, |n, &d| n * 10 + u64::from(d - b'0')))
+}
+
+/// Finds the end of a chunked body at the start of `buf`: `Some((bytes on
+/// the wire, bytes of data))`, or `None` if more input is needed. The body
+/// may take at most `max_wire` bytes on the wire.
+fn chunked_len(buf: &[u8], max_wire: usize) -> Result<Option<(usize, usize)>, FrameError> {
+    let window = &buf[..buf.len().min(max_wire)];
+    let need_more = || {
+        if window.len() < max_wire {
+            Ok(None)
+        } else {
+            Err(FrameError::BodyTooLarge)
+        }
+    };
+    let (mut pos, mut data) = (0usize, 0usize);
+    loop {
+        let line = &window[pos..];
+        // httparse takes an empty size line as 0; a size needs a digit.
+        match line.first() {
+            None => return need_more(),
+            Some(b) if !b.is_ascii_hexdigit() => return Err(FrameError::BadChunk),
+            Some(_) => {}
+        }
+        let (line_len, size) = match httparse::parse_chunk_size(line) {
+            Ok(httparse::Status::Complete(found)) => found,
+            Ok(httparse::Status::Partial) => return need_more(),
+            Err(_) => return Err(FrameError::BadChunk),
+        };
+        pos += line_len;
+        if size == 0 {
+            return match trailer_end(&window[pos..])? {
+                Some(end) => Ok(Some((pos + end, data))),
+                None => need_more(),
+            };
+        }
+        // A chunk that cannot fit is refused now, not once it has arrived.
+        let end = (pos as u64).saturating_add(size).saturating_add(2);
+        if end > max_wire as u64 {
+            return Err(FrameError::BodyTooLarge);
+        }
+        let end = end as usize;
+        if window.len() < end {
+            return need_more();
+        }
+        if &window[end - 2..end] != b"\r\n" {
+            return Err(FrameError::BadChunk);
+        }
+        data += size as usize;
+        pos = end;
+    }
+}
+
+/// Skips the trailer section after the last chunk (header lines, then an
+/// empty line). Returns where it ends, or `None` if it is incomplete.
+fn trailer_end(buf: &[u8]) -> Result<Option<usize>, FrameError> {
+    let mut pos = 0;
+    loop {
+        let Some(nl) = buf[pos..].iter().position(|&b| b == b'\n') else {
+            return Ok(None);
+        };
+        let line = &buf[pos..pos + nl];
+        if line.last() != Some(&b'\r') || line[..line.len() - 1].contains(&b'\r') {
+            return Err(FrameError::BadChunk);
+        }
+        pos += nl + 1;
+        if line.len() == 1 {
+            return Ok(Some(pos));
+        }
+    }
+}
+
+/// Whether the request line ends in something shaped like `HTTP/d.d`
+/// (a version we do not speak, rather than garbage).
+fn names_a_version(buf: &[u8]) -> bool {
+    let line_end = buf
+        .iter()
+        .position(|&b| b == b'\r' || b == b'\n')
+        .unwrap_or(buf.len());
+    let line = &buf[..line_end];
+    line.len() >= 9 && {
+        let v = &line[line.len() - 8..];
+        v.starts_with(b"HTTP/")
+            && v[5].is_ascii_digit()
+            && v[6] == b'.'
+            && v[7].is_ascii_digit()
+            && line[line.len() - 9] == b' '
+    }
+}
+
+/// `value` without surrounding spaces and tabs.
+fn trim(value: &[u8]) -> &[u8] {
+    let is_space = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = value
+        .iter()
+        .position(|b| !is_space(b))
+        .unwrap_or(value.len());
+    let end = value
+        .iter()
+        .rposition(|b| !is_space(b))
+        .map_or(start, |e| e + 1);
+    &value[start..end]
+}

@@ -1,0 +1,187 @@
+//! What the server answers, as bytes: the two benchmark endpoints and the
+//! error responses. Pure (request in, bytes appended to `out`), so the
+//! netloop server and its tokio peer answer byte for byte the same.
+//!
+//! - `GET /plaintext`: `Hello, World!` as `text/plain`;
+//! - `GET /json`: `{"message":"Hello, World!"}` as `application/json`,
+//!   serialised for each request;
+//! - `HEAD` on either: the same headers, no body;
+//! - other known methods on them: 405 with `Allow: GET, HEAD`; unknown
+//!   methods: 501; other paths: 404.
+//!
+//! Every response carries `Server`, `Date`, `Content-Length`, and
+//! `Connection` when it differs from the version's default.
+
+use std::io::Write;
+
+use crate::date::HttpDate;
+use crate::framing::Request;
+
+const SERVER: &[u8] = b"Server: netloop\r\n";
+const MESSAGE: &str = "Hello, World!";
+
+/// Methods HTTP defines; anything else gets 501.
+const KNOWN_METHODS: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
+];
+
+/// How the connection continues after a response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Persist {
+    /// HTTP/1.1 default: no header needed.
+    KeepAlive11,
+    /// HTTP/1.0 with `Connection: keep-alive`: say so.
+    KeepAlive10,
+    /// `Connection: close`, then the server closes.
+    Close,
+}
+
+impl Persist {
+    /// What a request asked for.
+    pub fn of(req: &Request<'_>) -> Persist {
+        match (req.keep_alive, req.minor_version) {
+            (false, _) => Persist::Close,
+            (true, 0) => Persist::KeepAlive10,
+            (true, _) => Persist::KeepAlive11,
+        }
+    }
+
+    fn header(self) -> &'static [u8] {
+        match self {
+            Persist::KeepAlive11 => b"",
+            Persist::KeepAlive10 => b"Connection: keep-alive\r\n",
+            Persist::Close => b"Connection: close\r\n",
+        }
+    }
+}
+
+/// Appends the response to `req`. Returns the status code.
+pub fn respond(out: &mut Vec<u8>, req: &Request<'_>, date: &HttpDate) -> u16 {
+    let persist = Persist::of(req);
+    let head_only = req.method == "HEAD";
+    let route = match req.path {
+        "/plaintext" => Some(Route::Plaintext),
+        "/json" => Some(Route::Json),
+        _ => None,
+    };
+    if !KNOWN_METHODS.contains(&req.method) {
+        return error(out, 501, date, persist);
+    }
+    let Some(route) = route else {
+        return error(out, 404, date, persist);
+    };
+    if req.method != "GET" && !head_only {
+        return error(out, 405, date, persist);
+    }
+    let mut json = [0u8; 64];
+    let (content_type, body): (&[u8], &[u8]) = match route {
+        Route::Plaintext => (b"text/plain", MESSAGE.as_bytes()),
+        Route::Json => {
+            let len = json_message(&mut json, MESSAGE);
+            (b"application/json", &json[..len])
+        }
+    };
+    head(out, 200, date, persist, content_type, body.len());
+    if !head_only {
+        out.extend_from_slice(body);
+    }
+    200
+}
+
+/// Appends an error response with a short plain-text body. Returns `status`.
+pub fn error(out: &mut Vec<u8>, status: u16, date: &HttpDate, persist: Persist) -> u16 {
+    let reason = reason(status);
+    head(out, status, date, persist, b"text/plain", reason.len() + 1);
+    out.extend_from_slice(reason.as_bytes());
+    out.push(b'\n');
+    status
+}
+
+#[derive(Clone, Copy)]
+enum Route {
+    Plaintext,
+    Json,
+}
+
+/// Status line and headers, up to and including the blank line.
+fn head(
+    out: &mut Vec<u8>,
+    status: u16,
+    date: &HttpDate,
+    persist: Persist,
+    content_type: &[u8],
+    body_len: usize,
+) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    push_decimal(out, status as usize);
+    out.push(b' ');
+    out.extend_from_slice(reason(status).as_bytes());
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(SERVER);
+    if status == 405 {
+        out.extend_from_slice(b"Allow: GET, HEAD\r\n");
+    }
+    out.extend_from_slice(b"Content-Type: ");
+    out.extend_from_slice(content_type);
+    out.extend_from_slice(b"\r\nContent-Length: ");
+    push_decimal(out, body_len);
+    out.extend_from_slice(b"\r\nDate: ");
+    out.extend_from_slice(date.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(persist.header());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The reason phrase of the statuses this server uses.
+pub fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        413 => "Content Too Large",
+        431 => "Request Header Fields Too Large",
+        501 => "Not Implemented",
+        505 => "HTTP Version Not Supported",
+        _ => "Error",
+    }
+}
+
+/// Serialises `{"message":<msg>}` into `buf`; returns its length.
+fn json_message(buf: &mut [u8], msg: &str) -> usize {
+    let total = buf.len();
+    let mut w = &mut buf[..];
+    let _ = w.write_all(b"{\"message\":");
+    json_string(&mut w, msg);
+    let _ = w.write_all(b"}");
+    total - w.len()
+}
+
+/// Writes `s` as a JSON string literal, escaped.
+fn json_string(w: &mut impl Write, s: &str) {
+    let _ = w.write_all(b"\"");
+    for c in s.chars() {
+        let _ = match c {
+            '"' => w.write_all(b"\\\""),
+            '\\' => w.write_all(b"\\\\"),
+            c if (c as u32) < 0x20 => write!(w, "\\u{:04x}", c as u32),
+            c => w.write_all(c.encode_utf8(&mut [0; 4]).as_bytes()),
+        };
+    }
+    let _ = w.write_all(b"\"");
+}
+
+fn push_decimal(out: &mut Vec<u8>, mut n: usize) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}

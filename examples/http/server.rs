@@ -1,0 +1,316 @@
+//! The HTTP server on netloop: one [`HttpConn`] handler per connection, one
+//! [`HttpState`] per reactor (the cached `Date`, a reused output buffer,
+//! counters).
+//!
+//! Per batch of input (what one `on_read` hands over), every complete
+//! request is answered in order into one buffer, and the buffer goes out
+//! with one `send`, so 16 pipelined requests read together cost one write.
+//! A batch is cut short at [`BATCH_BYTES`] of output, and reading pauses
+//! while the send queue is above its high water mark: a client that sends
+//! requests without reading the answers holds at most the high water mark
+//! plus one batch in the server, and is aborted after the write-stall
+//! timeout.
+//!
+//! Bad input gets its status (see [`FrameError::status`]) with
+//! `Connection: close`, then a lingering close (so the answer is not
+//! destroyed by an RST for unread input). A request that does not complete
+//! within the header timeout of its first byte gets 408 and the same close.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use netloop::bytes::{Buf, BytesMut};
+use netloop::{
+    CloseReason, ConnOptions, Ctx, Error, Handler, ListenOptions, ListenerId, Reactor, TimerId,
+};
+
+use crate::date::HttpDate;
+use crate::framing::{self, FrameError, Limits, Parse};
+use crate::respond::{self, Persist};
+
+/// Output size at which a batch is sent before more requests are answered.
+pub const BATCH_BYTES: usize = 64 * 1024;
+
+/// Server settings (the defaults suit a benchmark server facing the internet).
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Request size limits.
+    pub limits: Limits,
+    /// A request must be complete this long after its first byte arrived
+    /// (the first request: after the connect). Then: 408 and close.
+    pub header_timeout: Duration,
+    /// A keep-alive connection without input for this long is closed.
+    pub idle_timeout: Duration,
+    /// A connection whose queued responses do not move for this long is aborted.
+    pub write_stall_timeout: Duration,
+    /// Send-queue size at which reading pauses (resumes at a quarter of it).
+    pub high_water: usize,
+    /// Hard cap on queued bytes: a send past it aborts the connection.
+    pub max_send_queue: usize,
+    /// How long a closing connection waits for the client's FIN.
+    pub linger: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            limits: Limits::default(),
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            write_stall_timeout: Duration::from_secs(30),
+            high_water: 256 * 1024,
+            max_send_queue: 1024 * 1024,
+            linger: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Config {
+    /// The connection options these settings imply.
+    pub fn conn_options(&self) -> ConnOptions {
+        ConnOptions::default()
+            .water_marks(self.high_water, self.high_water / 4)
+            .max_send_queue(self.max_send_queue.max(self.high_water + BATCH_BYTES))
+            .on_overflow(netloop::OnOverflow::Abort)
+            // Above the framing limit, so the framing's 413/431 come first.
+            .max_input(self.limits.max_request() + 64 * 1024)
+            .idle_timeout(self.idle_timeout)
+            .write_stall_timeout(self.write_stall_timeout)
+    }
+}
+
+/// Counters of one reactor's HTTP traffic.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Requests answered (errors included).
+    pub responses: u64,
+    /// `on_read` calls that produced at least one response.
+    pub batches: u64,
+    /// `send` calls made.
+    pub writes: u64,
+    /// Error responses for bad input or timeouts (4xx/5xx from framing).
+    pub rejected: u64,
+}
+
+/// What the handlers of one reactor share.
+pub struct HttpState {
+    /// Refreshed once per second by a reactor timer.
+    pub date: HttpDate,
+    /// Responses of the current batch; reused, so steady state allocates nothing.
+    out: Vec<u8>,
+    /// Counters.
+    pub stats: Stats,
+}
+
+impl HttpState {
+    /// Fresh state with the current date.
+    pub fn new() -> HttpState {
+        HttpState {
+            date: HttpDate::now(),
+            out: Vec::with_capacity(BATCH_BYTES),
+            stats: Stats::default(),
+        }
+    }
+}
+
+impl Default for HttpState {
+    fn default() -> Self {
+        HttpState::new()
+    }
+}
+
+/// Listens on `addr` with `opts` (its `conn` options are replaced by the
+/// config's) and starts the once-a-second `Date` refresh.
+pub fn serve(
+    reactor: &mut Reactor<HttpState>,
+    addr: SocketAddr,
+    opts: ListenOptions,
+    config: Arc<Config>,
+) -> io::Result<ListenerId> {
+    let opts = opts.conn(config.conn_options());
+    let listener = reactor.listen(addr, opts, move || HttpConn::new(config.clone()))?;
+    reactor
+        .ctx()
+        .schedule_repeating(Duration::from_secs(1), |rc| {
+            rc.state().date = HttpDate::now()
+        });
+    Ok(listener)
+}
+
+/// How a batch ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BatchEnd {
+    /// All input consumed.
+    Drained,
+    /// A request is incomplete: wait for more, under the header timeout.
+    Partial,
+    /// Reading paused: the client is not taking responses fast enough.
+    Backlog,
+    /// The connection is to close after what is queued.
+    Close,
+}
+
+/// One HTTP connection.
+pub struct HttpConn {
+    config: Arc<Config>,
+    /// The header timeout, armed while a request is incomplete.
+    timer: Option<TimerId>,
+}
+
+impl HttpConn {
+    /// A handler for a new connection.
+    pub fn new(config: Arc<Config>) -> HttpConn {
+        HttpConn {
+            config,
+            timer: None,
+        }
+    }
+
+    /// Answers every complete request at the start of `input` into `out`,
+    /// sending whenever a batch is full. Returns how far it got and why it stopped.
+    fn answer(
+        &self,
+        ctx: &mut Ctx<'_, HttpState>,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        date: &HttpDate,
+    ) -> (usize, u64, BatchEnd) {
+        let limits = self.config.limits;
+        let (mut used, mut served) = (0, 0u64);
+        while used < input.len() {
+            match framing::parse(&input[used..], &limits) {
+                Ok(Parse::Complete { request, len }) => {
+                    used += len;
+                    served += 1;
+                    respond::respond(out, &request, date);
+                    if !request.keep_alive {
+                        return (used, served, BatchEnd::Close);
+                    }
+                }
+                Ok(Parse::Partial) => return (used, served, BatchEnd::Partial),
+                Err(e) => {
+                    reject(ctx, e, out, date);
+                    return (used, served + 1, BatchEnd::Close);
+                }
+            }
+            if out.len() >= BATCH_BYTES {
+                send(ctx, out);
+                if ctx.queued() >= self.config.high_water {
+                    ctx.pause_read();
+                    return (used, served, BatchEnd::Backlog);
+                }
+            }
+        }
+        (used, served, BatchEnd::Drained)
+    }
+
+    /// Arms the header timeout, or restarts it when requests completed
+    /// since it was armed (the deadline is per request).
+    fn arm_timer(&mut self, ctx: &mut Ctx<'_, HttpState>, restart: bool) {
+        if let Some(t) = self.timer.filter(|_| restart) {
+            ctx.cancel_timer(t);
+            self.timer = None;
+        }
+        if self.timer.is_none() {
+            self.timer = Some(ctx.set_timer(self.config.header_timeout));
+        }
+    }
+
+    fn disarm_timer(&mut self, ctx: &mut Ctx<'_, HttpState>) {
+        if let Some(t) = self.timer.take() {
+            ctx.cancel_timer(t);
+        }
+    }
+}
+
+impl Handler<HttpState> for HttpConn {
+    fn on_open(&mut self, ctx: &mut Ctx<'_, HttpState>) {
+        self.arm_timer(ctx, false);
+    }
+
+    fn on_read(&mut self, ctx: &mut Ctx<'_, HttpState>, input: &mut BytesMut) {
+        let mut out = std::mem::take(&mut ctx.state().out);
+        let date = ctx.state().date;
+        let (used, served, end) = self.answer(ctx, input, &mut out, &date);
+        if served > 0 {
+            let stats = &mut ctx.state().stats;
+            stats.responses += served;
+            stats.batches += 1;
+        }
+        send(ctx, &mut out);
+        ctx.state().out = out;
+        match end {
+            BatchEnd::Close => {
+                input.clear();
+                self.disarm_timer(ctx);
+                ctx.linger_close(self.config.linger);
+                return;
+            }
+            BatchEnd::Partial => self.arm_timer(ctx, served > 0),
+            BatchEnd::Drained | BatchEnd::Backlog => self.disarm_timer(ctx),
+        }
+        input.advance(used);
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, HttpState>, timer: TimerId) {
+        if self.timer != Some(timer) {
+            return;
+        }
+        self.timer = None;
+        log::debug!(
+            "{}: no complete request after {:?}: 408",
+            ctx.id(),
+            self.config.header_timeout
+        );
+        let mut out = std::mem::take(&mut ctx.state().out);
+        let date = ctx.state().date;
+        respond::error(&mut out, 408, &date, Persist::Close);
+        ctx.state().stats.rejected += 1;
+        send(ctx, &mut out);
+        ctx.state().out = out;
+        ctx.linger_close(self.config.linger);
+    }
+
+    fn on_high_water(&mut self, ctx: &mut Ctx<'_, HttpState>, _queued: usize) {
+        ctx.pause_read();
+    }
+
+    fn on_drain(&mut self, ctx: &mut Ctx<'_, HttpState>) {
+        ctx.resume_read();
+    }
+
+    fn on_close(&mut self, ctx: &mut Ctx<'_, HttpState>, reason: CloseReason) {
+        match reason {
+            CloseReason::WriteStall | CloseReason::Overflow => {
+                log::info!(
+                    "{}: closed, client not reading responses ({reason})",
+                    ctx.id()
+                )
+            }
+            _ => log::trace!("{}: closed ({reason})", ctx.id()),
+        }
+    }
+}
+
+/// Writes the error response for bad input.
+fn reject(ctx: &mut Ctx<'_, HttpState>, err: FrameError, out: &mut Vec<u8>, date: &HttpDate) {
+    log::debug!("{}: bad request: {err}: {}", ctx.id(), err.status());
+    respond::error(out, err.status(), date, Persist::Close);
+    ctx.state().stats.rejected += 1;
+}
+
+/// Sends and clears `out` (one `send`, counted).
+fn send(ctx: &mut Ctx<'_, HttpState>, out: &mut Vec<u8>) {
+    if out.is_empty() {
+        return;
+    }
+    ctx.state().stats.writes += 1;
+    match ctx.send(out) {
+        Ok(()) | Err(Error::WriteClosed) => {}
+        // Past the hard cap: the connection is being aborted (OnOverflow::Abort).
+        Err(e) => log::debug!("{}: response dropped: {e}", ctx.id()),
+    }
+    out.clear();
+}
