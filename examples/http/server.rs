@@ -92,6 +92,8 @@ pub struct Stats {
     pub writes: u64,
     /// Error responses for bad input or timeouts (4xx/5xx from framing).
     pub rejected: u64,
+    /// The most bytes any closed connection ever had queued.
+    pub peak_queued: u64,
 }
 
 /// What the handlers of one reactor share.
@@ -131,12 +133,17 @@ pub fn serve(
 ) -> io::Result<ListenerId> {
     let opts = opts.conn(config.conn_options());
     let listener = reactor.listen(addr, opts, move || HttpConn::new(config.clone()))?;
+    refresh_date_every_second(reactor);
+    Ok(listener)
+}
+
+/// Starts the reactor timer that keeps [`HttpState::date`] current.
+pub fn refresh_date_every_second(reactor: &mut Reactor<HttpState>) {
     reactor
         .ctx()
         .schedule_repeating(Duration::from_secs(1), |rc| {
             rc.state().date = HttpDate::now()
         });
-    Ok(listener)
 }
 
 /// How a batch ended.
@@ -282,6 +289,9 @@ impl Handler<HttpState> for HttpConn {
     }
 
     fn on_close(&mut self, ctx: &mut Ctx<'_, HttpState>, reason: CloseReason) {
+        let peak = ctx.stats().peak_queued;
+        let stats = &mut ctx.state().stats;
+        stats.peak_queued = stats.peak_queued.max(peak);
         match reason {
             CloseReason::WriteStall | CloseReason::Overflow => {
                 log::info!(
