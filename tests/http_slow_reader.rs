@@ -79,6 +79,7 @@ fn a_client_that_never_reads_is_capped_and_aborted() {
         "the other client still served"
     );
     drop((stuck, other));
+    server.wait_no_conns();
     let stats = http_support::stats(&server);
     server.finish();
     eprintln!(

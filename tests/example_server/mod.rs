@@ -64,6 +64,14 @@ impl<S: 'static> Running<S> {
         rx.recv_timeout(PATIENCE).expect("reactor answers")
     }
 
+    /// Waits until the reactor holds no connections (all `on_close`s ran).
+    pub fn wait_no_conns(&self) {
+        let handle = self.handle.clone();
+        wait_until("the reactor holds no connections", || {
+            handle.metrics().open == 0
+        });
+    }
+
     /// Waits until the callback log satisfies `cond`.
     pub fn wait_log(&self, what: &str, cond: impl Fn(&Log) -> bool) {
         wait_until(what, || cond(&self.log));
@@ -77,10 +85,7 @@ impl<S: 'static> Running<S> {
     /// Waits until no connection is left, stops the reactor and checks
     /// that every connection was closed exactly once.
     pub fn finish(mut self) -> MetricsSnapshot {
-        let handle = self.handle.clone();
-        wait_until("the reactor holds no connections", || {
-            handle.metrics().open == 0
-        });
+        self.wait_no_conns();
         let _ = self.handle.stop();
         let m = self
             .thread
