@@ -1,24 +1,25 @@
 //! HTTP/1.1 server: `cargo run --release --example http -- [ADDR] [--threads N]`
-//! (default `127.0.0.1:8080`, one thread).
+//! (default `127.0.0.1:8080`, one reactor thread; `--threads 0`: one per core).
 //!
 //! `GET /plaintext` answers `Hello, World!` and `GET /json` answers
 //! `{"message":"Hello, World!"}`, as the TechEmpower web framework benchmark
 //! defines them, with `Server` and `Date` headers. Connections are kept
-//! alive (HTTP/1.1 default; HTTP/1.0 with `Connection: keep-alive`),
-//! pipelined requests are answered in order, one write per batch.
+//! alive (HTTP/1.1 default; HTTP/1.0 with `Connection: keep-alive`);
+//! pipelined requests are answered in order, one write per batch read.
 //!
 //! ```text
 //! curl -v http://127.0.0.1:8080/plaintext http://127.0.0.1:8080/json   # one connection, reused
 //! wrk -t2 -c64 -d10s http://127.0.0.1:8080/plaintext
+//! wrk -t2 -c256 -d10s -s examples/http/pipeline.lua http://127.0.0.1:8080/plaintext -- 16
 //! ```
 //!
-//! With `--threads N`, N reactors each run on their own thread with their
-//! own `SO_REUSEPORT` listener on the same address; the kernel spreads
-//! connections over them. Logs go through env_logger (`RUST_LOG=debug`
-//! shows every rejected request).
+//! With `--threads N`, N reactors run on `SO_REUSEPORT` listeners bound to
+//! the same address, each with its own `Date` cache and output buffer.
+//! SIGINT/SIGTERM: graceful shutdown (5 s); a second signal stops at once.
+//! Logs go through env_logger (`RUST_LOG=debug` shows rejected requests).
 //!
 //! Files: `framing.rs` finds request boundaries around `httparse`,
-//! `respond.rs` writes responses, `server.rs` is the netloop handler,
+//! `respond.rs` writes the responses, `server.rs` is the netloop handler,
 //! `date.rs` formats the `Date` header.
 
 mod date;
@@ -29,63 +30,50 @@ mod server;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use netloop::{ListenOptions, Reactor};
-use server::{Config, HttpState};
+use netloop::{ListenOptions, ServerBuilder, ServerHandle};
+use server::{Config, HttpConn, HttpState};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 
 fn main() -> io::Result<()> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let (addr, threads) = parse_args(std::env::args().skip(1))?;
     let config = Arc::new(Config::default());
-    let opts = ListenOptions::default().reuse_port(threads > 1);
-
-    // The first reactor binds (resolving port 0); the others join its port.
-    let mut first = Reactor::with_state(HttpState::new())?;
-    let listener = server::serve(&mut first, addr, opts.clone(), config.clone())?;
-    let addr = first.listener_addr(listener)?;
-    let mut workers = Vec::new();
-    for i in 1..threads {
-        let (config, opts) = (config.clone(), opts.clone());
-        let (ready_tx, ready) = std::sync::mpsc::channel();
-        let worker = std::thread::Builder::new()
-            .name(format!("http-{i}"))
-            .spawn(move || {
-                // A reactor is not `Send`: each is built on its own thread.
-                let mut reactor = Reactor::with_state(HttpState::new())?;
-                let started = server::serve(&mut reactor, addr, opts, config).map(|_| ());
-                let failed = started
-                    .as_ref()
-                    .err()
-                    .map(|e| io::Error::new(e.kind(), e.to_string()));
-                let _ = ready_tx.send(started);
-                match failed {
-                    Some(e) => Err(e),
-                    None => reactor.run(),
-                }
-            })?;
-        ready
-            .recv()
-            .map_err(|_| io::Error::other(format!("reactor {i} did not start")))??;
-        workers.push(worker);
+    let mut builder = ServerBuilder::new(addr)
+        .listen_options(ListenOptions::default().conn(config.conn_options()))
+        .thread_name("http")
+        .state(|_| HttpState::new());
+    if threads > 0 {
+        builder = builder.threads(threads);
     }
-    log::info!("http server listening on http://{addr} ({threads} thread(s))");
-    let mut summary = first.run()?;
-    for w in workers {
-        let m = w
-            .join()
-            .map_err(|_| io::Error::other("reactor panicked"))??;
-        summary.merge(&m);
-    }
-    log::info!("served {} connections", summary.accepted);
+    let server = builder.start(move || HttpConn::new(config.clone()))?;
+    server
+        .post_all(server::refresh_date_every_second)
+        .map_err(io::Error::other)?;
+    log::info!(
+        "http server listening on http://{} ({} reactor thread(s))",
+        server.local_addr(),
+        server.len()
+    );
+    let signals = watch_signals(server.clone())?;
+    let summary = server.join()?;
+    signals.close();
+    log::info!(
+        "served {} connections ({} bytes in, {} out)",
+        summary.total.accepted,
+        summary.total.bytes_in,
+        summary.total.bytes_out
+    );
     Ok(())
 }
 
 /// `[ADDR] [--threads N]`, in any order.
-fn parse_args(args: impl Iterator<Item = String>) -> io::Result<(SocketAddr, usize)> {
+fn parse_args(mut args: impl Iterator<Item = String>) -> io::Result<(SocketAddr, usize)> {
     let bad = |msg: String| io::Error::new(io::ErrorKind::InvalidInput, msg);
     let mut addr: SocketAddr = "127.0.0.1:8080".parse().expect("valid default address");
     let mut threads = 1;
-    let mut args = args;
     while let Some(arg) = args.next() {
         if arg == "--threads" {
             let n = args
@@ -93,9 +81,7 @@ fn parse_args(args: impl Iterator<Item = String>) -> io::Result<(SocketAddr, usi
                 .ok_or_else(|| bad("--threads needs a number".into()))?;
             threads = n
                 .parse()
-                .ok()
-                .filter(|&n| n >= 1)
-                .ok_or_else(|| bad(format!("bad thread count {n}")))?;
+                .map_err(|e| bad(format!("bad thread count {n}: {e}")))?;
         } else {
             addr = arg
                 .parse()
@@ -103,4 +89,21 @@ fn parse_args(args: impl Iterator<Item = String>) -> io::Result<(SocketAddr, usi
         }
     }
     Ok((addr, threads))
+}
+
+/// First SIGINT/SIGTERM: graceful shutdown; second: stop now.
+fn watch_signals(server: ServerHandle<HttpState>) -> io::Result<signal_hook::iterator::Handle> {
+    let mut signals = Signals::new([SIGINT, SIGTERM])?;
+    let handle = signals.handle();
+    std::thread::spawn(move || {
+        let mut received = signals.forever();
+        if let Some(sig) = received.next() {
+            log::info!("signal {sig}: shutting down (again to stop now)");
+            let _ = server.shutdown(Duration::from_secs(5));
+        }
+        if received.next().is_some() {
+            let _ = server.stop();
+        }
+    });
+    Ok(handle)
 }

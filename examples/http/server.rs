@@ -16,15 +16,11 @@
 //! destroyed by an RST for unread input). A request that does not complete
 //! within the header timeout of its first byte gets 408 and the same close.
 
-use std::io;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use netloop::bytes::{Buf, BytesMut};
-use netloop::{
-    CloseReason, ConnOptions, Ctx, Error, Handler, ListenOptions, ListenerId, Reactor, TimerId,
-};
+use netloop::{CloseReason, ConnOptions, Ctx, Error, Handler, ReactorCtx, TimerId};
 
 use crate::date::HttpDate;
 use crate::framing::{self, FrameError, Limits, Parse};
@@ -123,27 +119,13 @@ impl Default for HttpState {
     }
 }
 
-/// Listens on `addr` with `opts` (its `conn` options are replaced by the
-/// config's) and starts the once-a-second `Date` refresh.
-pub fn serve(
-    reactor: &mut Reactor<HttpState>,
-    addr: SocketAddr,
-    opts: ListenOptions,
-    config: Arc<Config>,
-) -> io::Result<ListenerId> {
-    let opts = opts.conn(config.conn_options());
-    let listener = reactor.listen(addr, opts, move || HttpConn::new(config.clone()))?;
-    refresh_date_every_second(reactor);
-    Ok(listener)
-}
-
-/// Starts the reactor timer that keeps [`HttpState::date`] current.
-pub fn refresh_date_every_second(reactor: &mut Reactor<HttpState>) {
-    reactor
-        .ctx()
-        .schedule_repeating(Duration::from_secs(1), |rc| {
-            rc.state().date = HttpDate::now()
-        });
+/// Starts the reactor timer that keeps [`HttpState::date`] current (call
+/// once per reactor: `reactor.ctx()`, or `ServerHandle::post_all`).
+pub fn refresh_date_every_second(rc: &mut ReactorCtx<'_, HttpState>) {
+    rc.state().date = HttpDate::now();
+    rc.schedule_repeating(Duration::from_secs(1), |rc| {
+        rc.state().date = HttpDate::now()
+    });
 }
 
 /// How a batch ended.
@@ -164,6 +146,8 @@ pub struct HttpConn {
     config: Arc<Config>,
     /// The header timeout, armed while a request is incomplete.
     timer: Option<TimerId>,
+    /// The server is shutting down: close after the next answer.
+    draining: bool,
 }
 
 impl HttpConn {
@@ -172,6 +156,7 @@ impl HttpConn {
         HttpConn {
             config,
             timer: None,
+            draining: false,
         }
     }
 
@@ -248,6 +233,10 @@ impl Handler<HttpState> for HttpConn {
         }
         send(ctx, &mut out);
         ctx.state().out = out;
+        let end = match end {
+            BatchEnd::Drained | BatchEnd::Partial if self.draining => BatchEnd::Close,
+            end => end,
+        };
         match end {
             BatchEnd::Close => {
                 input.clear();
@@ -278,6 +267,15 @@ impl Handler<HttpState> for HttpConn {
         send(ctx, &mut out);
         ctx.state().out = out;
         ctx.linger_close(self.config.linger);
+    }
+
+    /// Graceful shutdown: an idle connection closes now; one in the middle
+    /// of a request closes after answering it.
+    fn on_shutdown(&mut self, ctx: &mut Ctx<'_, HttpState>) {
+        self.draining = true;
+        if self.timer.is_none() {
+            ctx.close();
+        }
     }
 
     fn on_high_water(&mut self, ctx: &mut Ctx<'_, HttpState>, _queued: usize) {

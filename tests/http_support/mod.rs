@@ -25,7 +25,7 @@ pub fn start(config: Config) -> Running<HttpState> {
                 Recorder::new(HttpConn::new(config.clone()), log.clone())
             })
             .expect("listen");
-        refresh_date_every_second(reactor);
+        refresh_date_every_second(&mut reactor.ctx());
         reactor.listener_addr(listener).expect("listener address")
     })
 }
