@@ -146,7 +146,9 @@ pub struct HttpConn {
     config: Arc<Config>,
     /// The header timeout, armed while a request is incomplete.
     timer: Option<TimerId>,
-    /// The server is shutting down: close after the next answer.
+    /// A request has begun and is not complete yet.
+    partial: bool,
+    /// The server is shutting down: close once no request is in progress.
     draining: bool,
 }
 
@@ -156,6 +158,7 @@ impl HttpConn {
         HttpConn {
             config,
             timer: None,
+            partial: false,
             draining: false,
         }
     }
@@ -233,8 +236,9 @@ impl Handler<HttpState> for HttpConn {
         }
         send(ctx, &mut out);
         ctx.state().out = out;
+        self.partial = end == BatchEnd::Partial;
         let end = match end {
-            BatchEnd::Drained | BatchEnd::Partial if self.draining => BatchEnd::Close,
+            BatchEnd::Drained if self.draining => BatchEnd::Close,
             end => end,
         };
         match end {
@@ -269,11 +273,12 @@ impl Handler<HttpState> for HttpConn {
         ctx.linger_close(self.config.linger);
     }
 
-    /// Graceful shutdown: an idle connection closes now; one in the middle
-    /// of a request closes after answering it.
+    /// Graceful shutdown: a connection between requests closes now (after
+    /// flushing its answers); one in the middle of a request closes after
+    /// answering it.
     fn on_shutdown(&mut self, ctx: &mut Ctx<'_, HttpState>) {
         self.draining = true;
-        if self.timer.is_none() {
+        if !self.partial {
             ctx.close();
         }
     }
