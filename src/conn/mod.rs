@@ -109,7 +109,7 @@ pub(crate) enum Intent {
 }
 
 impl Intent {
-    fn rank(&self) -> u8 {
+    pub(crate) fn rank(&self) -> u8 {
         match self {
             Intent::ShutdownWrite => 1,
             Intent::Close(_) => 2,

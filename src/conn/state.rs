@@ -30,6 +30,7 @@ use crate::conn::close::{CloseReason, Failure, LingerOutcome, classify};
 use crate::conn::{Flags, Intent, Origin};
 use crate::reactor::core::Core;
 use crate::reactor::schedule::TimerTask;
+use crate::reactor::timer::ceil_millis;
 use crate::sys;
 
 /// Where a connection is in its life.
@@ -172,12 +173,13 @@ impl<S: 'static> Core<S> {
         let Some(conn) = self.conn_mut(slot) else {
             return;
         };
+        conn.ended_on_purpose();
         match conn.state {
             ConnState::Open | ConnState::ReadClosed => conn.state = ConnState::WriteClosing,
-            ConnState::Connecting => return self.start_close(state, slot, CloseReason::Local),
+            // The FIN goes out after the handshake and what was queued.
+            ConnState::Connecting => return self.park_until_connected(slot, Intent::ShutdownWrite),
             _ => return,
         }
-        conn.ended_on_purpose();
         if conn.send.is_empty() {
             self.write_side_flushed(state, slot);
         }
@@ -192,6 +194,11 @@ impl<S: 'static> Core<S> {
             conn.ended_on_purpose();
         }
         if conn.state == ConnState::Connecting {
+            if reason == CloseReason::Local && !conn.send.is_empty() {
+                // Bytes sent while connecting are delivered first.
+                return self.park_until_connected(slot, Intent::Close(reason));
+            }
+            // Nothing to deliver: the attempt is abandoned.
             return self.close_now(state, slot, reason);
         }
         if let (Some(timeout), CloseReason::Local) = (conn.opts.linger, reason) {
@@ -222,6 +229,10 @@ impl<S: 'static> Core<S> {
         conn.ended_on_purpose();
         let id = conn.id;
         match conn.state {
+            ConnState::Connecting if !conn.send.is_empty() => {
+                let ms = ceil_millis(timeout).min(u32::MAX.into()) as u32;
+                return self.park_until_connected(slot, Intent::Linger(ms));
+            }
             ConnState::Connecting => return self.close_now(state, slot, CloseReason::Local),
             ConnState::Closed | ConnState::LingerFlushing | ConnState::Lingering => return,
             ConnState::WriteClosed => conn.state = ConnState::Lingering,

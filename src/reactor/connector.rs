@@ -19,7 +19,7 @@ use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use crate::conn::close::CloseReason;
 use crate::conn::options::ConnOptions;
 use crate::conn::state::ConnState;
-use crate::conn::{Flags, Origin};
+use crate::conn::{Flags, Intent, Origin};
 use crate::handler::Handler;
 use crate::reactor::core::Core;
 use crate::reactor::schedule::TimerTask;
@@ -212,6 +212,9 @@ pub(crate) struct Outbound {
     pub(crate) opts: ConnectOptions,
     /// Failed attempts in a row (reset once connected).
     pub(crate) attempt: u32,
+    /// A close, shutdown or lingering close asked for while connecting with
+    /// bytes queued: applied once connected, after those bytes.
+    parked: Option<Intent>,
 }
 
 /// A scheduled reconnect: the handler waits here between connections.
@@ -271,6 +274,7 @@ impl<S: 'static> Core<S> {
             addr,
             opts,
             attempt: 0,
+            parked: None,
         });
         self.connect_outbound(outbound, handler)
     }
@@ -352,8 +356,15 @@ impl<S: 'static> Core<S> {
             return;
         };
         conn.state = ConnState::Open;
+        let mut parked = None;
         if let Origin::Outbound(Some(o)) = &mut conn.origin {
             o.attempt = 0;
+            parked = o.parked.take();
+        }
+        if let Some(intent) = parked {
+            // Applied right after on_open, before the queue is flushed
+            // below, so the FIN follows the queued bytes.
+            conn.request(intent);
         }
         // The idle and write-stall clocks start now, not at the connect call.
         conn.last_read = self.clock.now();
@@ -372,6 +383,19 @@ impl<S: 'static> Core<S> {
                 {
                     self.fail(state, slot, e);
                 }
+            }
+        }
+    }
+
+    /// Keeps a close, shutdown or lingering close asked for while
+    /// connecting, to apply once connected (the strongest one wins).
+    pub(crate) fn park_until_connected(&mut self, slot: usize, intent: Intent) {
+        let Some(conn) = conn_at!(self, slot) else {
+            return;
+        };
+        if let Origin::Outbound(Some(o)) = &mut conn.origin {
+            if o.parked.as_ref().is_none_or(|p| intent.rank() > p.rank()) {
+                o.parked = Some(intent);
             }
         }
     }

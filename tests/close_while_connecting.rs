@@ -1,0 +1,103 @@
+//! Closing verbs used before an outbound connect completes: bytes sent while
+//! connecting are delivered, then `close()` sends FIN and `shutdown_write()`
+//! half-closes (the reply still arrives); `close()` with nothing queued
+//! abandons the attempt (`on_close(Local)` without `on_open`).
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::mpsc;
+
+use common::*;
+use netloop::bytes::Bytes;
+use netloop::handler::Discard;
+use netloop::{CloseReason, ConnectOptions, ListenOptions};
+
+/// Posts a connect to `addr` and, in the same loop turn (so still
+/// connecting), sends `data` and calls `verb` on the new connection.
+fn connect_send_and(
+    server: &Server,
+    addr: SocketAddr,
+    data: &'static [u8],
+    verb: fn(&mut netloop::ConnRef<'_>),
+) -> netloop::ConnId {
+    let log = server.log.clone();
+    let (tx, rx) = mpsc::channel();
+    server
+        .handle
+        .post(move |rc| {
+            let id = rc
+                .connect(addr, ConnectOptions::default(), Recorder::new(Discard, log))
+                .unwrap();
+            let mut conn = rc.conn(id);
+            assert_eq!(conn.state(), Some(netloop::ConnState::Connecting));
+            if !data.is_empty() {
+                conn.send_bytes(Bytes::from_static(data)).unwrap();
+            }
+            verb(&mut conn);
+            tx.send(id).unwrap();
+        })
+        .unwrap();
+    rx.recv().unwrap()
+}
+
+#[test]
+fn close_while_connecting_delivers_what_was_sent_then_fin() {
+    let peer = TcpListener::bind("127.0.0.1:0").unwrap();
+    let server = serve(ListenOptions::default(), || Discard);
+    let id = connect_send_and(&server, peer.local_addr().unwrap(), b"request", |c| {
+        c.close().unwrap();
+    });
+    let (mut accepted, _) = peer.accept().unwrap();
+    accepted.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut got = Vec::new();
+    accepted.read_to_end(&mut got).expect("a clean FIN");
+    assert_eq!(got, b"request");
+    server.wait_log("closed", |log| log.closes().contains_key(&id));
+    assert_eq!(
+        server.log.of(id),
+        vec![Ev::Open, Ev::Close(CloseReason::Local)]
+    );
+    server.finish();
+}
+
+#[test]
+fn shutdown_write_while_connecting_half_closes_after_the_bytes() {
+    let peer = TcpListener::bind("127.0.0.1:0").unwrap();
+    let server = serve(ListenOptions::default(), || Discard);
+    let id = connect_send_and(&server, peer.local_addr().unwrap(), b"question", |c| {
+        c.shutdown_write().unwrap();
+    });
+    let (mut accepted, _) = peer.accept().unwrap();
+    accepted.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut got = Vec::new();
+    accepted.read_to_end(&mut got).expect("our FIN");
+    assert_eq!(got, b"question");
+    accepted.write_all(b"answer").unwrap();
+    drop(accepted);
+    server.wait_log("closed", |log| log.closes().contains_key(&id));
+    assert_eq!(
+        server.log.of(id),
+        vec![
+            Ev::Open,
+            Ev::HalfClose,
+            Ev::Read(6),
+            Ev::Eof,
+            Ev::Close(CloseReason::PeerClosed)
+        ]
+    );
+    server.finish();
+}
+
+#[test]
+fn close_while_connecting_with_nothing_queued_abandons_the_attempt() {
+    let peer = TcpListener::bind("127.0.0.1:0").unwrap();
+    let server = serve(ListenOptions::default(), || Discard);
+    let id = connect_send_and(&server, peer.local_addr().unwrap(), b"", |c| {
+        c.close().unwrap();
+    });
+    server.wait_log("closed", |log| log.closes().contains_key(&id));
+    assert_eq!(server.log.of(id), vec![Ev::Close(CloseReason::Local)]);
+    server.finish();
+}
