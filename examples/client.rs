@@ -1,0 +1,194 @@
+//! A line client built on netloop:
+//! `cargo run --example client -- ADDR [--timeout 2s] [--keepalive 10s]`.
+//!
+//! Connects to ADDR, sends what it reads from stdin, prints what comes back.
+//! At the end of stdin it shuts its write side (FIN) and keeps printing
+//! until the server closes. It exits 0 after a clean close, and non-zero
+//! with the classified reason otherwise:
+//!
+//! ```text
+//! $ cargo run --example client -- 127.0.0.1:1
+//! connect failed: refused
+//! ```
+//!
+//! `--timeout` bounds the connect (default 10 s; the kernel alone gives up
+//! on an unanswered SYN only after about 127 s). `--keepalive` turns on TCP
+//! keepalive with this idle time (probes every second, three of them), so a
+//! server that vanished is noticed even while nothing is sent. Durations
+//! take `ms` or `s` (`500ms`, `2s`, `1.5s`; a bare number is seconds).
+//! Logs go through env_logger (`RUST_LOG=debug`).
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use netloop::bytes::{Bytes, BytesMut};
+use netloop::{
+    CloseReason, ConnId, ConnOptions, ConnectError, ConnectOptions, Ctx, Handler, Keepalive,
+    Reactor, ReactorHandle,
+};
+
+/// How the connection ended, kept in the reactor's shared state.
+#[derive(Default)]
+struct Outcome {
+    connect_error: Option<String>,
+    reason: Option<CloseReason>,
+}
+
+/// Prints replies; records how the connection ended and stops the loop.
+struct Client;
+
+impl Handler<Outcome> for Client {
+    fn on_read(&mut self, _ctx: &mut Ctx<'_, Outcome>, input: &mut BytesMut) {
+        // A blocking write to stdout is fine for a terminal or a pipe; a
+        // server of many connections would queue instead.
+        let mut out = io::stdout().lock();
+        if out.write_all(input).and_then(|()| out.flush()).is_err() {
+            log::warn!("stdout closed; dropping {} bytes", input.len());
+        }
+        input.clear();
+    }
+
+    fn on_connect_error(&mut self, ctx: &mut Ctx<'_, Outcome>, error: &ConnectError) {
+        ctx.state().connect_error = Some(error.kind.to_string());
+        log::debug!("{error}");
+    }
+
+    fn on_close(&mut self, ctx: &mut Ctx<'_, Outcome>, reason: CloseReason) {
+        ctx.state().reason = Some(reason);
+        ctx.stop();
+    }
+}
+
+/// What the command line asked for.
+struct Args {
+    addr: SocketAddr,
+    timeout: Duration,
+    keepalive: Option<Duration>,
+}
+
+fn usage() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "usage: client ADDR [--timeout 2s] [--keepalive 10s]",
+    )
+}
+
+/// `500ms`, `2s`, `1.5s` or `2` (seconds).
+fn parse_duration(text: &str) -> io::Result<Duration> {
+    let bad = || io::Error::new(io::ErrorKind::InvalidInput, format!("bad duration {text}"));
+    let (number, scale) = if let Some(ms) = text.strip_suffix("ms") {
+        (ms, 1e-3)
+    } else {
+        (text.strip_suffix('s').unwrap_or(text), 1.0)
+    };
+    let value: f64 = number.parse().map_err(|_| bad())?;
+    Duration::try_from_secs_f64(value * scale).map_err(|_| bad())
+}
+
+fn parse_args() -> io::Result<Args> {
+    let mut addr = None;
+    let mut args = Args {
+        addr: SocketAddr::from(([127, 0, 0, 1], 7000)),
+        timeout: Duration::from_secs(10),
+        keepalive: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--timeout" => args.timeout = parse_duration(&it.next().ok_or_else(usage)?)?,
+            "--keepalive" => {
+                args.keepalive = Some(parse_duration(&it.next().ok_or_else(usage)?)?);
+            }
+            _ if addr.is_none() && !arg.starts_with('-') => addr = Some(arg),
+            _ => return Err(usage()),
+        }
+    }
+    let addr = addr.ok_or_else(usage)?;
+    args.addr = addr
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address"))?;
+    Ok(args)
+}
+
+fn connect_options(args: &Args) -> ConnectOptions {
+    let mut conn = ConnOptions::default();
+    if let Some(idle) = args.keepalive {
+        conn = conn.keepalive(Keepalive {
+            idle,
+            interval: Duration::from_secs(1),
+            probes: 3,
+        });
+    }
+    ConnectOptions::default().timeout(args.timeout).conn(conn)
+}
+
+/// Sends stdin to the connection from another thread, then shuts our write
+/// side. Bytes sent before the connect completes wait in the queue.
+fn pump_stdin(handle: ReactorHandle<Outcome>, id: ConnId) {
+    std::thread::spawn(move || {
+        let mut stdin = io::stdin().lock();
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            match stdin.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    if handle.send(id, Bytes::copy_from_slice(&buf[..n])).is_err() {
+                        return; // the reactor stopped
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    log::warn!("stdin: {e}");
+                    break;
+                }
+            }
+        }
+        let _ = handle.post(move |rc| {
+            let _ = rc.conn(id).shutdown_write();
+        });
+    });
+}
+
+fn main() -> ExitCode {
+    env_logger::init();
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&args) {
+        Ok(Outcome {
+            connect_error: Some(kind),
+            ..
+        }) => {
+            eprintln!("connect failed: {kind}");
+            ExitCode::FAILURE
+        }
+        Ok(Outcome {
+            reason: Some(reason),
+            ..
+        }) if reason.is_graceful() => ExitCode::SUCCESS,
+        Ok(Outcome { reason, .. }) => {
+            let reason = reason.map_or("reactor stopped".to_string(), |r| r.to_string());
+            eprintln!("connection ended: {reason}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("client: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &Args) -> io::Result<Outcome> {
+    let mut reactor = Reactor::with_state(Outcome::default())?;
+    let id = reactor.connect(args.addr, connect_options(args), Client)?;
+    pump_stdin(reactor.handle(), id);
+    reactor.run()?;
+    Ok(std::mem::take(reactor.state()))
+}
