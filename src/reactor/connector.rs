@@ -47,6 +47,15 @@ pub enum ConnectErrorKind {
 
 impl ConnectErrorKind {
     /// Classifies a connect error.
+    ///
+    /// ```
+    /// use std::io;
+    /// use netloop::ConnectErrorKind;
+    /// let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+    /// assert_eq!(ConnectErrorKind::of(&refused), ConnectErrorKind::Refused);
+    /// let no_route = io::Error::from_raw_os_error(113); // EHOSTUNREACH
+    /// assert_eq!(ConnectErrorKind::of(&no_route), ConnectErrorKind::Unreachable);
+    /// ```
     pub fn of(err: &io::Error) -> ConnectErrorKind {
         match err.raw_os_error() {
             Some(libc::ETIMEDOUT) => ConnectErrorKind::TimedOut,
@@ -55,7 +64,17 @@ impl ConnectErrorKind {
                 ConnectErrorKind::Unreachable
             }
             Some(libc::EADDRNOTAVAIL) => ConnectErrorKind::AddrNotAvailable,
-            _ => ConnectErrorKind::Other(err.kind()),
+            Some(_) => ConnectErrorKind::Other(err.kind()),
+            // An error made without an errno: go by its kind.
+            None => match err.kind() {
+                io::ErrorKind::TimedOut => ConnectErrorKind::TimedOut,
+                io::ErrorKind::ConnectionRefused => ConnectErrorKind::Refused,
+                io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable => {
+                    ConnectErrorKind::Unreachable
+                }
+                io::ErrorKind::AddrNotAvailable => ConnectErrorKind::AddrNotAvailable,
+                kind => ConnectErrorKind::Other(kind),
+            },
         }
     }
 }

@@ -120,7 +120,18 @@ impl<'a, S: 'static> ReactorCtx<'a, S> {
         self.core.close_listener(id)
     }
 
-    /// Runs `f` on the loop once, after `delay`.
+    /// Runs `f` on the loop once, after `delay` (never earlier; at
+    /// millisecond resolution). Cancel with [`cancel_timer`](Self::cancel_timer).
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let mut reactor = netloop::Reactor::new()?;
+    /// let start = Instant::now();
+    /// reactor.ctx().schedule(Duration::from_millis(20), |rc| rc.stop());
+    /// reactor.run()?;
+    /// assert!(start.elapsed() >= Duration::from_millis(20));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn schedule<F>(&mut self, delay: Duration, f: F) -> TimerId
     where
         F: FnOnce(&mut ReactorCtx<'_, S>) + 'static,
@@ -135,7 +146,28 @@ impl<'a, S: 'static> ReactorCtx<'a, S> {
         self.core.timers.insert(deadline, None, task)
     }
 
-    /// Runs `f` on the loop every `period` until the timer is cancelled.
+    /// Runs `f` on the loop every `period` until the timer is cancelled
+    /// (also from `f` itself). The rate is fixed: run `k` comes `k` periods
+    /// after the call, or one period after the previous run if the loop
+    /// fell behind (no burst of catch-up runs).
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use std::rc::Rc;
+    /// use std::time::Duration;
+    /// let mut reactor = netloop::Reactor::new()?;
+    /// let runs = Rc::new(Cell::new(0));
+    /// let seen = runs.clone();
+    /// reactor.ctx().schedule_repeating(Duration::from_millis(5), move |rc| {
+    ///     seen.set(seen.get() + 1);
+    ///     if seen.get() == 3 {
+    ///         rc.stop();
+    ///     }
+    /// });
+    /// reactor.run()?;
+    /// assert_eq!(runs.get(), 3);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn schedule_repeating<F>(&mut self, period: Duration, f: F) -> TimerId
     where
         F: FnMut(&mut ReactorCtx<'_, S>) + 'static,
@@ -318,7 +350,8 @@ impl<'a, S: 'static> Ctx<'a, S> {
         self.rc.core.with_conn(self.id, |c| c.stream.local_addr())?
     }
 
-    /// Fires [`on_timer`](Handler::on_timer) once after `delay`. Timers of a
+    /// Fires [`on_timer`](Handler::on_timer) once after `delay` (never
+    /// earlier; at millisecond resolution). Timers of a
     /// closed connection never fire.
     pub fn set_timer(&mut self, delay: Duration) -> TimerId {
         let deadline = self.rc.core.clock.after(delay);
