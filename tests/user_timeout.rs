@@ -1,7 +1,9 @@
 //! TCP_USER_TIMEOUT: data sent to a silent peer and never acknowledged ends
 //! the connection with `UserTimeout` at about the set time, also when
-//! keepalive is on (keepalive does not probe while data is in flight); with
-//! nothing unacknowledged the same death is a keepalive failure.
+//! keepalive is on (keepalive does not probe while data is in flight) and
+//! when the kernel reports it as `EHOSTUNREACH` (the peer's address
+//! vanished, ARP unanswered); with nothing unacknowledged the same death is
+//! a keepalive failure.
 
 mod common;
 mod netns;
@@ -33,6 +35,15 @@ fn holding_peer(net: &netns::NetPair, port: u16) -> (SocketAddr, mpsc::Sender<()
     (addr, done_tx)
 }
 
+/// How the peer goes away.
+#[derive(Clone, Copy)]
+enum Fault {
+    /// Its link goes down: nothing gets through, nothing comes back.
+    LinkDown,
+    /// Its address vanishes: our packets fail ARP ("host unreachable").
+    AddressGone,
+}
+
 /// Connects with `conn` options, silences the peer, optionally sends 1000
 /// bytes it will never acknowledge, and returns the close reason, the
 /// callbacks and how long after the silence the connection ended.
@@ -41,13 +52,25 @@ fn silence_and_wait(
     conn: ConnOptions,
     send: bool,
 ) -> Option<(CloseReason, Vec<Ev>, Duration)> {
+    fault_and_wait(port, conn, send, Fault::LinkDown)
+}
+
+fn fault_and_wait(
+    port: u16,
+    conn: ConnOptions,
+    send: bool,
+    fault: Fault,
+) -> Option<(CloseReason, Vec<Ev>, Duration)> {
     let net = netns::pair("user_timeout")?;
     let (peer_addr, done) = holding_peer(&net, port);
     let outcome = net.run_local(|| {
         let server = serve(ListenOptions::default(), || Discard);
         let id = server.connect(peer_addr, ConnectOptions::default().conn(conn), Discard);
         server.wait_log("connected", |log| log.of(id).contains(&Ev::Open));
-        net.silence_remote();
+        match fault {
+            Fault::LinkDown => net.silence_remote(),
+            Fault::AddressGone => net.remove_remote_address(),
+        }
         let silenced = Instant::now();
         if send {
             server
@@ -112,6 +135,22 @@ fn with_keepalive_on_unacknowledged_data_is_still_a_user_timeout() {
         "{evs:?}"
     );
     assert_about_user_timeout(elapsed);
+}
+
+#[test]
+fn unacknowledged_data_to_a_vanished_address_is_a_user_timeout() {
+    // ARP for the peer fails after about 3 s, so when the 5 s user timeout
+    // ends the connection the kernel reports EHOSTUNREACH, not ETIMEDOUT.
+    let timeout = Duration::from_secs(5);
+    let conn = ConnOptions::default().user_timeout(timeout);
+    let Some((reason, evs, elapsed)) = fault_and_wait(7203, conn, true, Fault::AddressGone) else {
+        return;
+    };
+    assert_eq!(reason, CloseReason::UserTimeout, "{evs:?}");
+    assert!(
+        elapsed >= timeout - Duration::from_millis(300) && elapsed < timeout * 3,
+        "closed after {elapsed:?}"
+    );
 }
 
 #[test]

@@ -181,6 +181,15 @@ impl NetPair {
         self.remote.ip(&["link", "set", "vb", "down"]);
     }
 
+    /// Makes the peer's address vanish while its link stays up: it no
+    /// longer answers ARP, so data we send fails neighbour resolution and
+    /// the kernel records "host unreachable" for it (keepalive probes, whose
+    /// sequence number lies outside the window, never get that error).
+    pub fn remove_remote_address(&self) {
+        self.remote.ip(&["addr", "flush", "dev", "vb"]);
+        self.local.ip(&["neigh", "flush", "dev", "va"]);
+    }
+
     /// An address on the link with no host behind it that still gets our
     /// SYNs (a permanent neighbour entry spares the ARP failure): a connect
     /// to it waits for an answer that never comes.
