@@ -18,6 +18,7 @@ use crate::conn::send_buf::MAX_IOVECS;
 use crate::conn::state::ConnState;
 use crate::conn::{Conn, Flags, Intent};
 use crate::error::{Error, Result};
+use crate::reactor::connector::close_parked;
 use crate::reactor::core::Core;
 use crate::reactor::token::ConnId;
 use crate::sys;
@@ -207,7 +208,8 @@ impl<S: 'static> Core<S> {
 
 /// Whether `len` more bytes may be sent now; applies the overflow policy.
 fn check_send<S>(conn: &mut Conn<S>, len: usize) -> Result<()> {
-    if !conn.state.can_send() {
+    if !conn.state.can_send() || (conn.state == ConnState::Connecting && close_parked(&conn.origin))
+    {
         return Err(Error::WriteClosed);
     }
     let queued = conn.send.len();

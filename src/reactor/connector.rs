@@ -236,6 +236,12 @@ pub(crate) struct Outbound {
     parked: Option<Intent>,
 }
 
+/// Whether a close, shutdown or lingering close waits for the connect to
+/// complete: the write side is closing, so further sends are refused.
+pub(crate) fn close_parked(origin: &Origin) -> bool {
+    matches!(origin, Origin::Outbound(Some(o)) if o.parked.is_some())
+}
+
 /// A scheduled reconnect: the handler waits here between connections.
 pub(crate) struct Reconnect<S> {
     outbound: Box<Outbound>,
