@@ -3,7 +3,8 @@
 //! set) and never early; cancelled timers never fire and cancelling twice
 //! reports `false`; repeating timers fire at a steady rate, never ahead of
 //! schedule, until cancelled (also from their own callback); connection
-//! timers behave the same and die with their connection.
+//! timers behave the same and die with their connection, and those of
+//! closed connections do not pile up in the queue.
 
 mod common;
 
@@ -341,4 +342,64 @@ fn connection_timers_fire_in_order_cancel_and_die_with_the_connection() {
     for f in &log.fired {
         assert!(f.3 - f.2 >= f.1, "timer {} fired early", f.0);
     }
+}
+
+/// Sets a long timer on open. The first connection keeps it and must see
+/// it fire; every later one closes at once, leaving its timer behind.
+struct LongTimer {
+    first: bool,
+    fired: Arc<Mutex<bool>>,
+}
+
+impl Handler for LongTimer {
+    fn on_open(&mut self, ctx: &mut Ctx<'_>) {
+        if self.first {
+            ctx.set_timer(Duration::from_secs(3));
+        } else {
+            ctx.set_timer(Duration::from_secs(3600));
+            ctx.close();
+        }
+    }
+    fn on_read(&mut self, _ctx: &mut Ctx<'_>, input: &mut BytesMut) {
+        input.clear();
+    }
+    fn on_timer(&mut self, ctx: &mut Ctx<'_>, _timer: TimerId) {
+        *self.fired.lock().unwrap() = true;
+        ctx.close();
+    }
+}
+
+#[test]
+fn timers_of_closed_connections_do_not_pile_up() {
+    const CLOSED: usize = 3000;
+    let fired = Arc::new(Mutex::new(false));
+    let handler_fired = fired.clone();
+    let opened = Arc::new(Mutex::new(0usize));
+    let server = serve(ListenOptions::default(), move || {
+        let mut n = opened.lock().unwrap();
+        *n += 1;
+        LongTimer {
+            first: *n == 1,
+            fired: handler_fired.clone(),
+        }
+    });
+    let keeper = server.client();
+    server.wait_log("the first connection open", |log| log.conns().len() == 1);
+    for _ in 0..CLOSED {
+        let mut c = server.client();
+        let (_, end) = read_to_end(&mut c);
+        end.unwrap();
+    }
+    server.wait_log("all short connections closed", |log| {
+        log.closes().len() == CLOSED
+    });
+    let pending = server.handle.metrics().timers_pending;
+    assert!(
+        pending < 1100,
+        "{pending} timers pending after {CLOSED} connections set one and closed"
+    );
+    // The live connection's timer survived the sweeps.
+    wait_until("the kept timer fired", || *fired.lock().unwrap());
+    drop(keeper);
+    server.finish();
 }

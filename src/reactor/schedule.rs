@@ -5,7 +5,7 @@ use std::panic::{self, AssertUnwindSafe};
 use crate::conn::state::ConnState;
 use crate::metrics::Metrics;
 use crate::reactor::connector::Reconnect;
-use crate::reactor::core::Core;
+use crate::reactor::core::{Core, Entry};
 use crate::reactor::ctx::ReactorCtx;
 use crate::reactor::timer::Fired;
 use crate::reactor::token::{ConnId, ListenerId};
@@ -36,6 +36,9 @@ pub(crate) enum TimerTask<S> {
 impl<S: 'static> Core<S> {
     /// Runs every timer due by now; returns how many ran.
     pub(crate) fn fire_timers(&mut self, state: &mut S) -> usize {
+        if self.timers.needs_sweep() {
+            self.sweep_timers_of_closed_conns();
+        }
         let now = self.clock.now();
         let mut count = 0;
         while let Some(fired) = self.timers.pop_expired(now) {
@@ -91,6 +94,27 @@ impl<S: 'static> Core<S> {
                 }
             }
         }
+    }
+
+    /// Handler timers (`set_timer`, `set_interval`) are not cancelled when
+    /// their connection closes: they would fire into nothing at their
+    /// deadline. A server setting a long timer per request and closing
+    /// early would pile them up, so they are dropped here whenever the
+    /// queue has doubled, which keeps memory proportional to the live
+    /// timers at O(1) amortised cost.
+    fn sweep_timers_of_closed_conns(&mut self) {
+        let before = self.timers.len();
+        let entries = &self.entries;
+        self.timers.retain(|task| match task {
+            TimerTask::User(id) | TimerTask::Idle(id) | TimerTask::Stall(id) | TimerTask::Deadline(id) => {
+                matches!(entries.get(id.0.slot()), Some(Entry::Conn(c)) if c.id == *id && c.state != ConnState::Closed)
+            }
+            _ => true,
+        });
+        log::trace!(
+            "timer sweep: {} of {before} timers were of closed connections",
+            before - self.timers.len()
+        );
     }
 
     fn on_conn_timer(&mut self, state: &mut S, conn: ConnId, f: fn(&mut Self, &mut S, usize)) {

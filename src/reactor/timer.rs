@@ -111,7 +111,12 @@ pub(crate) struct TimerQueue<T> {
     records: Slab<Record<T>>,
     next_generation: u32,
     sequence: u64,
+    /// Live timers at which [`needs_sweep`](Self::needs_sweep) says yes.
+    sweep_at: usize,
 }
+
+/// Live timers below which no sweep is asked for.
+const SWEEP_MIN: usize = 1024;
 
 impl<T> TimerQueue<T> {
     pub(crate) fn new() -> Self {
@@ -120,7 +125,23 @@ impl<T> TimerQueue<T> {
             records: Slab::new(),
             next_generation: 1,
             sequence: 0,
+            sweep_at: SWEEP_MIN,
         }
+    }
+
+    /// Whether the timers have doubled since the last [`retain`](Self::retain):
+    /// sweeping then costs O(1) amortised per timer set.
+    pub(crate) fn needs_sweep(&self) -> bool {
+        self.records.len() >= self.sweep_at
+    }
+
+    /// Drops the pending timers whose payload `keep` rejects (a payload out
+    /// running is kept), and sets the next sweep at twice what is left.
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&T) -> bool) {
+        self.records
+            .retain(|_, r| r.payload.as_ref().is_none_or(&mut keep));
+        self.sweep_at = (2 * self.records.len()).max(SWEEP_MIN);
+        self.compact_if_sparse();
     }
 
     /// Number of live timers.
@@ -317,6 +338,20 @@ mod tests {
         q.insert(1, Some(1), 9);
         assert_eq!(drain(&mut q, 100), vec![9]);
         assert_eq!(q.next_deadline(), Some(101));
+    }
+
+    #[test]
+    fn retain_drops_rejected_timers_and_spaces_the_next_sweep() {
+        let mut q = TimerQueue::new();
+        for i in 0..3000u32 {
+            q.insert(1_000 + u64::from(i), None, i);
+        }
+        assert!(q.needs_sweep());
+        q.retain(|p| p % 3 == 0);
+        assert_eq!(q.len(), 1000);
+        assert!(!q.needs_sweep());
+        assert_eq!(drain(&mut q, 10_000).len(), 1000);
+        assert!(q.heap.len() <= 2 * q.records.len() + 1024);
     }
 
     #[test]
