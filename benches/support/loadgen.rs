@@ -1,0 +1,302 @@
+//! The load generator, built on netloop: `conns` connections, each keeping
+//! `depth` messages of `size` bytes in flight against an echo server
+//! (ping-pong at depth 1, pipelined above), or a churn of short
+//! connections (connect, one echo, close).
+//!
+//! The client's reactor runs on the caller's thread, turn by turn, so a
+//! benchmark can ask for exactly "N more messages" and time them.
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use netloop::bytes::BytesMut;
+use netloop::{CloseReason, ConnectOptions, Ctx, Handler, Reactor};
+
+use super::histogram::Histogram;
+
+/// What the connections do.
+#[derive(Clone, Copy, Debug)]
+pub struct Spec {
+    pub conns: usize,
+    pub size: usize,
+    pub depth: usize,
+    /// Messages per connection before it closes (`None`: until stopped).
+    pub per_conn: Option<u64>,
+}
+
+/// Shared by all client connections (the reactor's state).
+#[derive(Default)]
+pub struct Stats {
+    /// Echoes received in full.
+    pub completed: u64,
+    pub latency: Histogram,
+    /// Record latencies (off during warm-up).
+    pub record: bool,
+    pub opened: usize,
+    pub closed: usize,
+    /// Connections that ended with anything but a clean close.
+    pub failed: usize,
+    /// Churn: start a new connection when one closes.
+    pub churning: bool,
+}
+
+/// One ping-pong / pipelined connection.
+struct Pinger {
+    size: usize,
+    depth: usize,
+    /// Messages still to send (`u64::MAX`: unlimited).
+    to_send: u64,
+    in_flight: usize,
+    /// Bytes of the echo of the oldest in-flight message received so far.
+    partial: usize,
+    /// When each in-flight message was sent, oldest first.
+    sent_at: VecDeque<Instant>,
+    /// `depth * size` bytes of payload.
+    payload: Vec<u8>,
+}
+
+impl Pinger {
+    fn new(spec: &Spec) -> Pinger {
+        Pinger {
+            size: spec.size,
+            depth: spec.depth,
+            to_send: spec.per_conn.unwrap_or(u64::MAX),
+            in_flight: 0,
+            partial: 0,
+            sent_at: VecDeque::with_capacity(spec.depth),
+            payload: vec![0x5a; spec.size * spec.depth],
+        }
+    }
+
+    /// Tops the connection up to `depth` messages in flight, in one send.
+    fn refill(&mut self, ctx: &mut Ctx<'_, Stats>, now: Instant) {
+        let n = (self.depth - self.in_flight).min(self.to_send.min(usize::MAX as u64) as usize);
+        if n == 0 {
+            if self.in_flight == 0 {
+                ctx.close();
+            }
+            return;
+        }
+        if ctx.send(&self.payload[..n * self.size]).is_err() {
+            ctx.abort();
+            return;
+        }
+        if self.to_send != u64::MAX {
+            self.to_send -= n as u64;
+        }
+        self.in_flight += n;
+        for _ in 0..n {
+            self.sent_at.push_back(now);
+        }
+    }
+}
+
+impl Handler<Stats> for Pinger {
+    fn on_open(&mut self, ctx: &mut Ctx<'_, Stats>) {
+        ctx.state().opened += 1;
+        self.refill(ctx, Instant::now());
+    }
+
+    fn on_read(&mut self, ctx: &mut Ctx<'_, Stats>, input: &mut BytesMut) {
+        let bytes = self.partial + input.len();
+        input.clear();
+        let done = bytes / self.size;
+        self.partial = bytes % self.size;
+        if done == 0 {
+            return;
+        }
+        let now = Instant::now();
+        let stats = ctx.state();
+        stats.completed += done as u64;
+        for _ in 0..done {
+            let sent = self.sent_at.pop_front().unwrap_or(now);
+            if stats.record {
+                stats.latency.record(now - sent);
+            }
+        }
+        self.in_flight -= done.min(self.in_flight);
+        self.refill(ctx, now);
+    }
+
+    fn on_close(&mut self, ctx: &mut Ctx<'_, Stats>, reason: CloseReason) {
+        let stats = ctx.state();
+        stats.closed += 1;
+        if !reason.is_graceful() {
+            stats.failed += 1;
+        }
+    }
+}
+
+/// One churn connection: connect, send `size` bytes, wait for the echo,
+/// close; then (while churning) a new one takes its place.
+struct Churner {
+    addr: SocketAddr,
+    size: usize,
+    received: usize,
+    started: Instant,
+}
+
+impl Churner {
+    fn start(ctx: &mut netloop::ReactorCtx<'_, Stats>, addr: SocketAddr, size: usize) {
+        let churner = Churner {
+            addr,
+            size,
+            received: 0,
+            started: Instant::now(),
+        };
+        if ctx.connect(addr, ConnectOptions::default(), churner).is_err() {
+            ctx.state().failed += 1;
+        }
+    }
+}
+
+const CHURN_PAYLOAD: [u8; 64] = [0x5a; 64];
+
+impl Handler<Stats> for Churner {
+    fn on_open(&mut self, ctx: &mut Ctx<'_, Stats>) {
+        ctx.state().opened += 1;
+        if ctx.send(&CHURN_PAYLOAD[..self.size]).is_err() {
+            ctx.abort();
+        }
+    }
+
+    fn on_read(&mut self, ctx: &mut Ctx<'_, Stats>, input: &mut BytesMut) {
+        self.received += input.len();
+        input.clear();
+        if self.received >= self.size {
+            let stats = ctx.state();
+            stats.completed += 1;
+            if stats.record {
+                stats.latency.record(self.started.elapsed());
+            }
+            ctx.close();
+        }
+    }
+
+    fn on_close(&mut self, ctx: &mut Ctx<'_, Stats>, reason: CloseReason) {
+        let stats = ctx.state();
+        stats.closed += 1;
+        if !reason.is_graceful() {
+            stats.failed += 1;
+        }
+        if stats.churning {
+            Churner::start(ctx, self.addr, self.size);
+        }
+    }
+}
+
+/// A client reactor with its connections.
+pub struct Client {
+    pub reactor: Reactor<Stats>,
+    conns: usize,
+}
+
+/// How long setting up or tearing down may take before it is an error.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+impl Client {
+    /// Opens `spec.conns` connections to `addr` and waits until all are up.
+    pub fn connect(addr: SocketAddr, spec: Spec) -> io::Result<Client> {
+        let mut reactor = Reactor::with_state(Stats::default())?;
+        for _ in 0..spec.conns {
+            reactor.connect(addr, ConnectOptions::default(), Pinger::new(&spec))?;
+        }
+        let mut client = Client {
+            reactor,
+            conns: spec.conns,
+        };
+        client.turn_until("connections opened", |s| s.opened + s.closed >= spec.conns)?;
+        if client.stats().failed > 0 {
+            return Err(io::Error::other("some connections failed to open"));
+        }
+        Ok(client)
+    }
+
+    /// Starts `parallel` churn connections of `size`-byte messages (at most 64).
+    pub fn churn(addr: SocketAddr, parallel: usize, size: usize) -> io::Result<Client> {
+        let mut reactor = Reactor::with_state(Stats {
+            churning: true,
+            ..Stats::default()
+        })?;
+        let size = size.min(CHURN_PAYLOAD.len());
+        for _ in 0..parallel {
+            Churner::start(&mut reactor.ctx(), addr, size);
+        }
+        Ok(Client {
+            reactor,
+            conns: parallel,
+        })
+    }
+
+    pub fn stats(&mut self) -> &mut Stats {
+        self.reactor.state()
+    }
+
+    /// Runs until `n` more messages completed; returns how long it took.
+    pub fn run_messages(&mut self, n: u64) -> io::Result<Duration> {
+        let target = self.stats().completed + n;
+        let start = Instant::now();
+        self.turn_until("messages completed", |s| s.completed >= target)?;
+        Ok(start.elapsed())
+    }
+
+    /// Runs for `d`; returns the messages completed meanwhile.
+    pub fn run_for(&mut self, d: Duration) -> io::Result<u64> {
+        let before = self.stats().completed;
+        let end = Instant::now() + d;
+        while Instant::now() < end {
+            self.reactor.turn(Some(Duration::from_millis(10)))?;
+            self.check_failures()?;
+        }
+        Ok(self.stats().completed - before)
+    }
+
+    /// Runs until every connection has closed by itself (`per_conn` limits).
+    pub fn run_to_end(&mut self) -> io::Result<()> {
+        let conns = self.conns;
+        self.turn_until("connections finished", |s| s.closed >= conns)
+    }
+
+    /// Closes every connection (flushing what is queued) and waits until
+    /// all are gone.
+    pub fn shut_down(mut self) -> io::Result<()> {
+        self.stats().churning = false;
+        let mut rc = self.reactor.ctx();
+        let ids: Vec<_> = rc.conn_ids().collect();
+        for id in ids {
+            let _ = rc.conn(id).close();
+        }
+        let deadline = Instant::now() + PATIENCE;
+        while self.reactor.conn_count() > 0 {
+            self.reactor.turn(Some(Duration::from_millis(100)))?;
+            if Instant::now() > deadline {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "connections did not close"));
+            }
+        }
+        Ok(())
+    }
+
+    fn turn_until(&mut self, what: &str, mut done: impl FnMut(&Stats) -> bool) -> io::Result<()> {
+        let deadline = Instant::now() + PATIENCE;
+        while !done(self.reactor.state()) {
+            self.reactor.turn(Some(Duration::from_millis(100)))?;
+            self.check_failures()?;
+            if Instant::now() > deadline {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("timed out waiting until {what}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_failures(&mut self) -> io::Result<()> {
+        match self.stats().failed {
+            0 => Ok(()),
+            n => Err(io::Error::other(format!("{n} connections failed"))),
+        }
+    }
+}

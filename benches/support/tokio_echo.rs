@@ -1,0 +1,152 @@
+//! The tokio contender: a current_thread runtime, one task per connection.
+//!
+//! With a buffer size, each task owns a buffer of that size for its whole
+//! life and runs the usual `read` / `write_all` loop (64 KiB in the speed
+//! benchmarks, the same as the others; 1 KiB in the idle-memory one). With
+//! none, a task holds no buffer while idle: it waits for readiness, reads
+//! into a stack buffer with `try_read` and keeps only what the kernel would
+//! not take.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+
+use super::{READ_BUF, Running};
+
+/// Connections open and served (readable from other threads).
+#[derive(Default)]
+pub struct Count {
+    open: AtomicUsize,
+    served: AtomicUsize,
+    idle: Notify,
+}
+
+impl Count {
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::SeqCst)
+    }
+}
+
+/// Runs the server on this thread until `stop` fires or (with
+/// `exit_when_idle`) the last connection closed after at least one was
+/// served.
+pub fn run(
+    listener: std::net::TcpListener,
+    buf_size: Option<usize>,
+    exit_when_idle: bool,
+    stop: Option<tokio::sync::oneshot::Receiver<()>>,
+    count: Arc<Count>,
+) -> io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = TcpListener::from_std(listener)?;
+        let stopped = async {
+            match stop {
+                Some(rx) => {
+                    let _ = rx.await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        let idle = async {
+            loop {
+                count.idle.notified().await;
+                if exit_when_idle && count.open.load(Ordering::SeqCst) == 0 {
+                    return;
+                }
+            }
+        };
+        tokio::select! {
+            r = accept_loop(&listener, buf_size, &count) => r,
+            _ = stopped => Ok(()),
+            _ = idle => Ok(()),
+        }
+    })
+}
+
+async fn accept_loop(listener: &TcpListener, buf_size: Option<usize>, count: &Arc<Count>) -> io::Result<()> {
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("accept: {e}");
+                continue;
+            }
+        };
+        count.open.fetch_add(1, Ordering::SeqCst);
+        count.served.fetch_add(1, Ordering::SeqCst);
+        let count = count.clone();
+        tokio::spawn(async move {
+            let _ = match buf_size {
+                Some(size) => echo_with_buffer(stream, size).await,
+                None => echo_without_buffer(stream).await,
+            };
+            count.open.fetch_sub(1, Ordering::SeqCst);
+            count.idle.notify_one();
+        });
+    }
+}
+
+/// The common tokio echo: a buffer per task.
+async fn echo_with_buffer(mut stream: TcpStream, size: usize) -> io::Result<()> {
+    let mut buf = vec![0u8; size];
+    loop {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        stream.write_all(&buf[..n]).await?;
+    }
+}
+
+/// Holds no buffer while idle: the read buffer lives on the stack only
+/// between the readiness wait and the write.
+async fn echo_without_buffer(mut stream: TcpStream) -> io::Result<()> {
+    loop {
+        stream.readable().await?;
+        let unsent = {
+            let mut buf = [0u8; READ_BUF];
+            let n = match stream.try_read(&mut buf) {
+                Ok(0) => return Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(e),
+            };
+            let written = match stream.try_write(&buf[..n]) {
+                Ok(w) => w,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+                Err(e) => return Err(e),
+            };
+            buf[written..n].to_vec()
+        };
+        if !unsent.is_empty() {
+            stream.write_all(&unsent).await?;
+        }
+    }
+}
+
+/// Runs the server on a new thread, on 127.0.0.1 (any port).
+pub fn spawn(buf_size: Option<usize>) -> io::Result<Running> {
+    let listener = super::listener(SocketAddr::from(([127, 0, 0, 1], 0)))?;
+    let addr = listener.local_addr()?;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let thread = std::thread::spawn(move || {
+        if let Err(e) = run(listener, buf_size, false, Some(rx), Arc::default()) {
+            eprintln!("tokio echo: {e}");
+        }
+    });
+    Ok(Running::new(
+        addr,
+        Box::new(move || {
+            let _ = tx.send(());
+        }),
+        thread,
+    ))
+}

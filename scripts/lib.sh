@@ -1,0 +1,98 @@
+# Shared by the bench scripts: building, starting pinned servers, medians.
+# Sourced, not run.
+
+# Cores: the server on one, the load generator on the other.
+SERVER_CPU=${SERVER_CPU:-0}
+CLIENT_CPU=${CLIENT_CPU:-1}
+PORT=${PORT:-17300}
+ADDR=127.0.0.1:$PORT
+BIN=target/release/examples
+
+build() {
+    echo "# building (release)..." >&2
+    cargo build --release --quiet --examples
+}
+
+# The echo server binary of a contender.
+server_bin() {
+    echo "$BIN/echo_$1"
+}
+
+# Waits until something listens on $PORT (without connecting to it: a
+# connection would count as a client).
+wait_listening() {
+    for _ in $(seq 200); do
+        if [ -n "$(ss -Hltn "sport = :$PORT")" ]; then
+            return 0
+        fi
+        sleep 0.05
+    done
+    echo "nothing listens on port $PORT" >&2
+    return 1
+}
+
+# Waits until nothing listens on $PORT any more.
+wait_closed() {
+    for _ in $(seq 200); do
+        if [ -z "$(ss -Hltn "sport = :$PORT")" ]; then
+            return 0
+        fi
+        sleep 0.05
+    done
+}
+
+# start_server CONTENDER [ARGS...]: starts it pinned to $SERVER_CPU and sets
+# SERVER_PID.
+start_server() {
+    local contender=$1
+    shift
+    taskset -c "$SERVER_CPU" "$(server_bin "$contender")" --addr "$ADDR" "$@" &
+    SERVER_PID=$!
+    wait_listening
+}
+
+stop_server() {
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    wait_closed
+}
+
+# Runs the load generator pinned to $CLIENT_CPU.
+pingpong() {
+    taskset -c "$CLIENT_CPU" "$BIN/pingpong" --addr "$ADDR" "$@"
+}
+
+# field KEY LINE: the value of key=value in a line of pingpong output.
+field() {
+    echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"
+}
+
+# Median of the numbers on stdin (one per line).
+median() {
+    sort -g | awk '{ v[NR] = $1 }
+        END {
+            if (NR == 0) { print "nan"; exit }
+            if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2
+        }'
+}
+
+# ratio A B: A / B with two decimals.
+ratio() {
+    awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0 || a == "nan" || b == "nan") print "-"; else printf "%.2f", a / b }'
+}
+
+# The contenders in round-robin order for round N (interleaving, so slow
+# phases of a noisy machine do not hit one contender only).
+rotate() {
+    local n=$1
+    shift
+    local list=("$@") out=() i
+    for i in "${!list[@]}"; do
+        out+=("${list[$(((i + n) % ${#list[@]}))]}")
+    done
+    echo "${out[@]}"
+}
+
+load_average() {
+    cut -d' ' -f1-3 /proc/loadavg
+}
