@@ -17,8 +17,8 @@ mod support;
 
 use std::time::Duration;
 
-use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 
 use support::Contender;
 use support::loadgen::{Client, Spec};
@@ -50,7 +50,12 @@ fn pingpong(c: &mut Criterion) {
             depth: 1,
             per_conn: None,
         };
-        stream_group(c, &format!("pingpong_{conns}"), spec, Throughput::Elements(1));
+        stream_group(
+            c,
+            &format!("pingpong_{conns}"),
+            spec,
+            Throughput::Elements(1),
+        );
     }
 }
 

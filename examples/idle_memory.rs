@@ -92,7 +92,10 @@ fn server(args: &Args, addr: SocketAddr, conns: usize) -> io::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(300);
     while open() < conns {
         if Instant::now() > deadline {
-            return Err(io::Error::new(io::ErrorKind::TimedOut, "clients did not all connect"));
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "clients did not all connect",
+            ));
         }
         std::thread::sleep(Duration::from_millis(20));
     }

@@ -48,23 +48,37 @@ fn main() -> io::Result<()> {
         Client::churn(addr, conns, size)?
     } else {
         let per_conn = (messages > 0).then(|| messages.div_ceil(conns as u64));
-        Client::connect(addr, Spec { conns, size, depth, per_conn })?
+        Client::connect(
+            addr,
+            Spec {
+                conns,
+                size,
+                depth,
+                per_conn,
+            },
+        )?
     };
     if messages > 0 && !churn {
         client.run_to_end()?;
         let total = client.stats().completed;
         let secs = started.elapsed().as_secs_f64();
-        println!("conns={conns} size={size} depth={depth} total_messages={total} seconds={secs:.3}");
+        println!(
+            "conns={conns} size={size} depth={depth} total_messages={total} seconds={secs:.3}"
+        );
         return Ok(());
     }
 
     client.run_for(warmup)?;
     client.stats().record = true;
-    let cpu_before = (server_pid > 0).then(|| procfs::cpu_ns(server_pid)).transpose()?;
+    let cpu_before = (server_pid > 0)
+        .then(|| procfs::cpu_ns(server_pid))
+        .transpose()?;
     let window = Instant::now();
     let measured = client.run_for(duration)?;
     let secs = window.elapsed().as_secs_f64();
-    let cpu_after = (server_pid > 0).then(|| procfs::cpu_ns(server_pid)).transpose()?;
+    let cpu_after = (server_pid > 0)
+        .then(|| procfs::cpu_ns(server_pid))
+        .transpose()?;
     let stats = client.stats();
     let total = stats.completed;
     let us = |q: f64| stats.latency.quantile(q).as_secs_f64() * 1e6;
@@ -79,7 +93,10 @@ fn main() -> io::Result<()> {
     );
     if let (Some(before), Some(after)) = (cpu_before, cpu_after) {
         let per_msg = (after - before) as f64 / measured.max(1) as f64;
-        line += &format!(" server_cpu_ns_per_msg={per_msg:.1} server_cpu_util={:.3}", (after - before) as f64 / 1e9 / secs);
+        line += &format!(
+            " server_cpu_ns_per_msg={per_msg:.1} server_cpu_util={:.3}",
+            (after - before) as f64 / 1e9 / secs
+        );
     }
     println!("{line}");
     client.shut_down()

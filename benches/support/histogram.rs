@@ -81,4 +81,3 @@ impl Histogram {
         Duration::from_nanos(u64::MAX)
     }
 }
-

@@ -146,7 +146,10 @@ impl Churner {
             received: 0,
             started: Instant::now(),
         };
-        if ctx.connect(addr, ConnectOptions::default(), churner).is_err() {
+        if ctx
+            .connect(addr, ConnectOptions::default(), churner)
+            .is_err()
+        {
             ctx.state().failed += 1;
         }
     }
@@ -272,7 +275,10 @@ impl Client {
         while self.reactor.conn_count() > 0 {
             self.reactor.turn(Some(Duration::from_millis(100)))?;
             if Instant::now() > deadline {
-                return Err(io::Error::new(io::ErrorKind::TimedOut, "connections did not close"));
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "connections did not close",
+                ));
             }
         }
         Ok(())

@@ -13,7 +13,11 @@ use super::Running;
 /// Runs an echo server on this thread: until stopped through a handle, or
 /// (with `exit_when_idle`) until the last connection closed after at least
 /// one was served. `ready` gets the bound address.
-pub fn run(addr: SocketAddr, exit_when_idle: bool, ready: impl FnOnce(SocketAddr, &mut Reactor)) -> io::Result<()> {
+pub fn run(
+    addr: SocketAddr,
+    exit_when_idle: bool,
+    ready: impl FnOnce(SocketAddr, &mut Reactor),
+) -> io::Result<()> {
     let mut reactor = Reactor::new()?;
     let listener = reactor.listen(addr, ListenOptions::default(), || Echo)?;
     ready(reactor.listener_addr(listener)?, &mut reactor);

@@ -71,7 +71,11 @@ pub fn run(
     })
 }
 
-async fn accept_loop(listener: &TcpListener, buf_size: Option<usize>, count: &Arc<Count>) -> io::Result<()> {
+async fn accept_loop(
+    listener: &TcpListener,
+    buf_size: Option<usize>,
+    count: &Arc<Count>,
+) -> io::Result<()> {
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(s) => s,

@@ -260,6 +260,7 @@ impl<S> Conn<S> {
     }
 
     /// Whether the loop has anything to do for this connection right now.
+    #[inline]
     pub(crate) fn has_work(&self) -> bool {
         self.pending.is_some() || self.flags.has(Flags::NOTIFICATIONS)
     }

@@ -15,8 +15,8 @@ use std::io;
 
 use bytes::BytesMut;
 
-use crate::conn::Flags;
 use crate::conn::state::ConnState;
+use crate::conn::{Conn, Flags};
 use crate::error::{Error, Result};
 use crate::reactor::core::{Core, SCRATCH_SIZE};
 use crate::reactor::token::ConnId;
@@ -27,36 +27,134 @@ const MAX_READS_PER_TURN: usize = 16;
 /// Read size when appending to a connection's own buffer.
 const APPEND_CHUNK: usize = 16 * 1024;
 
+/// What the read loop does next for a connection.
+enum Step {
+    Stop,
+    /// Hand buffered input to the handler again (after a resume).
+    Redeliver,
+    /// Read; `true`: to discard what is read (lingering close).
+    Read(bool),
+}
+
+impl<S> Conn<S> {
+    fn next_step(&mut self) -> Step {
+        if self.flags.has(Flags::READ_PAUSED) {
+            return Step::Stop;
+        }
+        if self.flags.take(Flags::REDELIVER) && self.state.delivers_input() {
+            return Step::Redeliver;
+        }
+        let discard = self.state.discards_input();
+        if !self.flags.has(Flags::READABLE)
+            || !(self.state.delivers_input() || discard)
+            || self.flags.has(Flags::INPUT_FULL)
+        {
+            return Step::Stop;
+        }
+        Step::Read(discard)
+    }
+}
+
+/// One `recv` appended to `buf` (at least `chunk` bytes of room, at most
+/// `budget` bytes read), updating the readiness flags: a short read proves
+/// the socket drained unless a FIN or error waits behind the data.
+#[inline]
+fn recv_once(
+    stream: &mio::net::TcpStream,
+    flags: &mut Flags,
+    buf: &mut BytesMut,
+    chunk: usize,
+    budget: usize,
+) -> io::Result<usize> {
+    buf.reserve(chunk);
+    let want = (buf.capacity() - buf.len()).min(budget);
+    let result = sys::recv_into(stream, buf, want);
+    match &result {
+        Ok(n) if *n < want && !flags.has(Flags::HANGUP_HINT) => flags.remove(Flags::READABLE),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+            flags.remove(Flags::READABLE | Flags::HANGUP_HINT)
+        }
+        _ => {}
+    }
+    result
+}
+
+/// How a read loop ended.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReadEnd {
+    /// Nothing more to read for now, what the handler asked for is applied
+    /// and no error event waits: the caller has nothing left to check.
+    Settled,
+    /// The caller still checks for an error event and pending requests.
+    Unsettled,
+}
+
 impl<S: 'static> Core<S> {
     /// Reads while the socket is readable, the handler accepts input and the
     /// budget lasts; a connection that used its budget is deferred to the
-    /// next turn.
-    pub(crate) fn read_ready(&mut self, state: &mut S, slot: usize) {
-        let Some(conn) = self.conn(slot) else { return };
-        let mut budget = conn.opts.read_budget;
+    /// next turn. `scratch` is the reactor's shared read buffer, empty.
+    pub(crate) fn read_ready(
+        &mut self,
+        state: &mut S,
+        slot: usize,
+        scratch: &mut BytesMut,
+    ) -> ReadEnd {
+        let mut budget = None;
         for _ in 0..MAX_READS_PER_TURN {
-            let Some(conn) = self.conn_mut(slot) else {
-                return;
+            let now = self.clock.now();
+            let Some(mut conn) = conn_at!(self, slot) else {
+                return ReadEnd::Settled;
             };
-            if conn.flags.has(Flags::READ_PAUSED) {
-                return;
+            if conn.has_work() {
+                // What the last callback asked for applies before reading on.
+                self.apply_pending(state, slot);
+                let Some(c) = conn_at!(self, slot) else {
+                    return ReadEnd::Settled;
+                };
+                conn = c;
             }
-            if conn.flags.take(Flags::REDELIVER) && conn.state.delivers_input() {
-                let buf = std::mem::take(&mut conn.input);
-                self.deliver(state, slot, buf, false);
-                continue;
+            let budget = budget.get_or_insert(conn.opts.read_budget);
+            let discard = match conn.next_step() {
+                Step::Stop if conn.flags.has(Flags::ERROR_SEEN) => return ReadEnd::Unsettled,
+                Step::Stop => return ReadEnd::Settled,
+                Step::Redeliver => {
+                    self.deliver_own(state, slot);
+                    continue;
+                }
+                Step::Read(discard) => discard,
+            };
+            let from_scratch = discard || conn.input.is_empty();
+            let (stream, flags) = (&conn.stream, &mut conn.flags);
+            let received = if from_scratch {
+                recv_once(stream, flags, scratch, SCRATCH_SIZE, *budget)
+            } else {
+                recv_once(stream, flags, &mut conn.input, APPEND_CHUNK, *budget)
+            };
+            let n = match received {
+                Ok(0) => {
+                    self.peer_finished(state, slot);
+                    return ReadEnd::Unsettled;
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadEnd::Unsettled,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.fail(state, slot, e);
+                    return ReadEnd::Unsettled;
+                }
+            };
+            *budget -= n.min(*budget);
+            conn.last_read = now;
+            conn.stats.bytes_in += n as u64;
+            self.metrics.bytes_in.bump(n as u64);
+            if discard {
+                scratch.clear();
+            } else if from_scratch {
+                self.deliver_scratch(state, slot, scratch);
+            } else {
+                self.deliver_own(state, slot);
             }
-            let discarding = conn.state.discards_input();
-            if !conn.flags.has(Flags::READABLE)
-                || !(conn.state.delivers_input() || discarding)
-                || conn.flags.has(Flags::INPUT_FULL)
-            {
-                return;
-            }
-            if !self.read_once(state, slot, &mut budget, discarding) {
-                return;
-            }
-            if budget == 0 {
+            if *budget == 0 {
                 break;
             }
         }
@@ -67,90 +165,41 @@ impl<S: 'static> Core<S> {
         {
             self.defer(slot);
         }
+        ReadEnd::Unsettled
     }
 
-    /// One `recv`; returns whether reading may go on.
-    fn read_once(&mut self, state: &mut S, slot: usize, budget: &mut usize, discard: bool) -> bool {
-        let now = self.clock.now();
-        let Some(conn) = conn_at!(self, slot) else {
-            return false;
-        };
-        let from_scratch = discard || conn.input.is_empty();
-        let (mut buf, want) = if from_scratch {
-            let mut buf = std::mem::take(&mut self.scratch);
-            buf.reserve(SCRATCH_SIZE);
-            let want = buf.capacity().min(*budget);
-            (buf, want)
-        } else {
-            let mut buf = std::mem::take(&mut conn.input);
-            buf.reserve(APPEND_CHUNK);
-            let want = (buf.capacity() - buf.len()).min(*budget);
-            (buf, want)
-        };
-        let result = sys::recv_into(&conn.stream, &mut buf, want);
-        match result {
-            Ok(0) => {
-                self.put_back(slot, buf, from_scratch);
-                self.peer_finished(state, slot);
-                false
-            }
-            Ok(n) => {
-                *budget -= n.min(*budget);
-                if n < want && !conn.flags.has(Flags::HANGUP_HINT) {
-                    conn.flags.remove(Flags::READABLE);
-                }
-                conn.last_read = now;
-                conn.stats.bytes_in += n as u64;
-                self.metrics.bytes_in.bump(n as u64);
-                if discard {
-                    buf.clear();
-                    self.scratch = buf;
-                    return true;
-                }
-                self.deliver(state, slot, buf, from_scratch);
-                true
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                conn.flags.remove(Flags::READABLE | Flags::HANGUP_HINT);
-                self.put_back(slot, buf, from_scratch);
-                false
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
-                self.put_back(slot, buf, from_scratch);
-                true
-            }
-            Err(e) => {
-                self.put_back(slot, buf, from_scratch);
-                self.fail(state, slot, e);
-                false
-            }
-        }
-    }
-
-    /// Hands `buf` to `on_read`, keeps what the handler left, and applies
-    /// what it asked for.
-    fn deliver(&mut self, state: &mut S, slot: usize, mut buf: BytesMut, from_scratch: bool) {
-        self.dispatch(state, slot, |h, ctx| h.on_read(ctx, &mut buf));
-        self.keep_leftover(slot, buf, from_scratch);
-        self.apply_pending(state, slot);
-    }
-
-    /// After `on_read`: an emptied buffer goes back where it came from;
-    /// leftover input stays with the connection (copied out of the shared
-    /// scratch buffer, which must be free for the next connection).
-    fn keep_leftover(&mut self, slot: usize, mut buf: BytesMut, from_scratch: bool) {
-        if buf.is_empty() {
-            return self.put_back(slot, buf, from_scratch);
-        }
-        let mut kept = if from_scratch {
+    /// Hands the bytes read into the scratch buffer to `on_read`; what the
+    /// handler leaves is copied into a buffer of the connection's own (the
+    /// scratch buffer must be free for the next connection). What the
+    /// handler asked for is applied by the caller.
+    fn deliver_scratch(&mut self, state: &mut S, slot: usize, scratch: &mut BytesMut) {
+        self.dispatch(state, slot, |h, ctx| h.on_read(ctx, scratch));
+        if !scratch.is_empty() {
             let mut own = self.take_input_buf();
-            own.extend_from_slice(&buf);
-            buf.clear();
-            self.scratch = buf;
-            own
-        } else {
-            buf
+            own.extend_from_slice(scratch);
+            scratch.clear();
+            self.keep_leftover(slot, own);
+        }
+    }
+
+    /// Hands the connection's own input buffer to `on_read` and keeps what
+    /// the handler leaves.
+    fn deliver_own(&mut self, state: &mut S, slot: usize) {
+        let Some(conn) = conn_at!(self, slot) else {
+            return;
         };
+        let mut buf = std::mem::take(&mut conn.input);
+        self.dispatch(state, slot, |h, ctx| h.on_read(ctx, &mut buf));
+        if buf.is_empty() {
+            self.recycle_input_buf(buf);
+        } else {
+            self.keep_leftover(slot, buf);
+        }
+    }
+
+    /// Keeps input the handler left unconsumed; at `max_input` reading
+    /// pauses until the handler consumes.
+    fn keep_leftover(&mut self, slot: usize, mut kept: BytesMut) {
         let Some(conn) = self.conn_mut(slot) else {
             return;
         };
@@ -169,18 +218,6 @@ impl<S: 'static> Core<S> {
             );
         }
         conn.input = kept;
-    }
-
-    /// Returns an unused buffer: the scratch buffer to the reactor, an own
-    /// buffer to the connection (or the pool, if empty).
-    fn put_back(&mut self, slot: usize, buf: BytesMut, from_scratch: bool) {
-        if from_scratch {
-            self.scratch = buf;
-        } else if buf.is_empty() {
-            self.recycle_input_buf(buf);
-        } else if let Some(conn) = self.conn_mut(slot) {
-            conn.input = buf;
-        }
     }
 
     /// `pause_read()`: stop delivering input.

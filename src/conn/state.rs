@@ -105,7 +105,15 @@ impl ConnState {
 impl<S: 'static> Core<S> {
     /// Applies what callbacks asked (intents) and delivers due
     /// notifications, until nothing is left. Runs only between callbacks.
+    #[inline]
     pub(crate) fn apply_pending(&mut self, state: &mut S, slot: usize) {
+        // Most callbacks ask for nothing: check that without a call.
+        if self.conn(slot).is_some_and(|c| c.has_work()) {
+            self.apply_pending_work(state, slot);
+        }
+    }
+
+    fn apply_pending_work(&mut self, state: &mut S, slot: usize) {
         // Each round either applies an intent or runs one notification;
         // a handler that keeps asking for more gets the rest next turn.
         for _ in 0..32 {

@@ -19,7 +19,7 @@ use crate::conn::state::ConnState;
 use crate::conn::{Conn, Flags, Intent};
 use crate::error::{Error, Result};
 use crate::reactor::connector::close_parked;
-use crate::reactor::core::Core;
+use crate::reactor::core::{Core, conn_by_id};
 use crate::reactor::token::ConnId;
 use crate::sys;
 
@@ -50,8 +50,37 @@ impl<S: 'static> Core<S> {
         self.send_payload(id, Payload::Shared(data))
     }
 
+    /// The common send, inlined into handlers: an open connection with
+    /// nothing queued writes straight to the kernel. Everything else (a
+    /// queue to join, a closed or connecting connection, the cap, errors)
+    /// goes through [`send_checked`](Self::send_checked).
+    #[inline]
     fn send_payload(&mut self, id: ConnId, data: Payload<'_>) -> Result<()> {
-        let slot = self.slot_of(id)?;
+        let (slot, conn) = conn_by_id(&mut self.entries, self.index, id)?;
+        let len = data.as_slice().len();
+        let direct = conn.send.is_empty()
+            && matches!(conn.state, ConnState::Open | ConnState::ReadClosed)
+            && len != 0
+            && len <= conn.marks.cap();
+        if !direct {
+            return self.send_checked(slot, data);
+        }
+        let written = match sys::send(&conn.stream, data.as_slice()) {
+            Ok(n) => n,
+            Err(e) => return self.send_failed(slot, data, e),
+        };
+        conn.stats.bytes_out += written as u64;
+        self.metrics.bytes_out.bump(written as u64);
+        if written < len {
+            self.queue_after_partial_send(slot, data, written);
+        }
+        Ok(())
+    }
+
+    /// A send that is not the direct case: checks the state and the cap,
+    /// writes to the kernel if nothing is queued, queues the rest.
+    #[inline(never)]
+    fn send_checked(&mut self, slot: usize, data: Payload<'_>) -> Result<()> {
         let Some(conn) = conn_at!(self, slot) else {
             return Err(Error::NoSuchConn);
         };
@@ -70,12 +99,7 @@ impl<S: 'static> Core<S> {
         if before == 0 && conn.state != ConnState::Connecting {
             match sys::send(&conn.stream, data.as_slice()) {
                 Ok(n) => written = n,
-                Err(e) if is_retry(&e) => {}
-                Err(e) => {
-                    conn.request(Intent::Fail(errno(&e)));
-                    self.enqueue(slot);
-                    return Err(Error::Io(e));
-                }
+                Err(e) => return self.send_failed(slot, data, e),
             }
             conn.stats.bytes_out += written as u64;
             self.metrics.bytes_out.bump(written as u64);
@@ -86,6 +110,43 @@ impl<S: 'static> Core<S> {
             // writable edge, so the flush must not try before then.
             conn.flags.remove(Flags::WRITABLE);
         }
+        self.queue_rest(slot, data, written, before);
+        Ok(())
+    }
+
+    /// A direct send failed: on `EAGAIN`/`EINTR` everything is queued;
+    /// any other error fails the connection (applied by the loop).
+    #[inline(never)]
+    fn send_failed(&mut self, slot: usize, data: Payload<'_>, e: io::Error) -> Result<()> {
+        if is_retry(&e) {
+            self.queue_after_partial_send(slot, data, 0);
+            return Ok(());
+        }
+        if let Some(conn) = conn_at!(self, slot) {
+            conn.request(Intent::Fail(errno(&e)));
+        }
+        self.enqueue(slot);
+        Err(Error::Io(e))
+    }
+
+    /// A direct send to an empty queue took only `written` bytes: the
+    /// kernel is full until the next writable edge (so the flush must not
+    /// try before then), and the rest is queued.
+    #[inline(never)]
+    fn queue_after_partial_send(&mut self, slot: usize, data: Payload<'_>, written: usize) {
+        if let Some(conn) = conn_at!(self, slot) {
+            conn.flags.remove(Flags::WRITABLE);
+        }
+        self.queue_rest(slot, data, written, 0);
+    }
+
+    /// Queues what the kernel did not take (kept out of line: the common
+    /// send goes straight to the kernel).
+    #[inline(never)]
+    fn queue_rest(&mut self, slot: usize, data: Payload<'_>, written: usize, before: usize) {
+        let Some(conn) = conn_at!(self, slot) else {
+            return;
+        };
         match data {
             Payload::Slice(s) => conn.send.push_slice(&s[written..]),
             Payload::Shared(mut b) => {
@@ -94,7 +155,6 @@ impl<S: 'static> Core<S> {
             }
         }
         self.queue_grew(slot, before);
-        Ok(())
     }
 
     /// After bytes were queued: ask for writable events if the queue was

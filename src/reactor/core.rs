@@ -5,7 +5,6 @@
 //! the event list stay in [`Reactor`](super::Reactor) so that a callback can
 //! borrow the core mutably while the loop walks the events.
 
-use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -14,6 +13,7 @@ use mio::{Interest, Registry};
 use slab::Slab;
 
 use crate::conn::options::ConnOptions;
+use crate::conn::read::ReadEnd;
 use crate::conn::state::ConnState;
 use crate::conn::{Conn, Flags, Origin};
 use crate::error::{Error, Result};
@@ -31,6 +31,38 @@ const INPUT_POOL_MAX: usize = 64;
 /// Pooled input buffers larger than this are freed instead of kept.
 const INPUT_POOL_BUF_MAX: usize = 64 * 1024;
 
+/// The slots with work this turn, first in first out: a vector read from
+/// the front, emptied whenever it has been read to the end (cheaper than a
+/// ring buffer, and its size stays bounded by what is queued at once).
+#[derive(Default)]
+struct ReadyQueue {
+    slots: Vec<usize>,
+    /// Index of the next slot to hand out.
+    next: usize,
+}
+
+impl ReadyQueue {
+    #[inline]
+    fn push(&mut self, slot: usize) {
+        self.slots.push(slot);
+    }
+
+    #[inline]
+    fn pop(&mut self) -> Option<usize> {
+        let slot = *self.slots.get(self.next)?;
+        self.next += 1;
+        if self.next == self.slots.len() {
+            self.slots.clear();
+            self.next = 0;
+        }
+        Some(slot)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.next == self.slots.len()
+    }
+}
+
 /// One slab entry. Connections are stored inline (no allocation per
 /// connection); the rarer, larger listeners are boxed.
 #[allow(clippy::large_enum_variant)]
@@ -47,14 +79,16 @@ pub(crate) struct Core<S> {
     pub(crate) clock: Clock,
     pub(crate) timers: TimerQueue<TimerTask<S>>,
     /// Slots with work this turn, each at most once (`Flags::QUEUED`).
-    ready: VecDeque<usize>,
+    ready: ReadyQueue,
     /// Slots that used their budget: they go first next turn, and make the
     /// next poll non-blocking so their readiness is not lost.
     deferred: Vec<usize>,
     /// Slots that reached Closed this turn, freed at its end.
     dead: Vec<usize>,
-    /// The shared read buffer, lent to one connection at a time.
-    pub(crate) scratch: BytesMut,
+    /// The shared read buffer, lent to one connection at a time; taken
+    /// out for a whole `run_ready` so that reads can lend it to `on_read`
+    /// by reference while the handler's context borrows the core.
+    scratch: BytesMut,
     input_pool: Vec<BytesMut>,
     pub(crate) index: u8,
     next_generation: u32,
@@ -78,7 +112,7 @@ impl<S: 'static> Core<S> {
             registry,
             clock: Clock::new(),
             timers: TimerQueue::new(),
-            ready: VecDeque::new(),
+            ready: ReadyQueue::default(),
             deferred: Vec::new(),
             dead: Vec::new(),
             scratch: BytesMut::with_capacity(SCRATCH_SIZE),
@@ -171,11 +205,11 @@ impl<S: 'static> Core<S> {
         match self.entries.get_mut(slot) {
             Some(Entry::Conn(c)) if !c.flags.has(Flags::QUEUED) => {
                 c.flags.insert(Flags::QUEUED);
-                self.ready.push_back(slot);
+                self.ready.push(slot);
             }
             Some(Entry::Listener(l)) if !l.queued => {
                 l.queued = true;
-                self.ready.push_back(slot);
+                self.ready.push(slot);
             }
             _ => {}
         }
@@ -184,16 +218,6 @@ impl<S: 'static> Core<S> {
     /// Keeps a slot for the next turn (its budget ran out).
     pub(crate) fn defer(&mut self, slot: usize) {
         self.deferred.push(slot);
-    }
-
-    pub(crate) fn pop_ready(&mut self) -> Option<usize> {
-        let slot = self.ready.pop_front()?;
-        match self.entries.get_mut(slot) {
-            Some(Entry::Conn(c)) => c.flags.remove(Flags::QUEUED),
-            Some(Entry::Listener(l)) => l.queued = false,
-            None => {}
-        }
-        Some(slot)
     }
 
     /// Whether the next poll must not block.
@@ -255,6 +279,25 @@ impl<S: 'static> Core<S> {
             .filter(|(_, e)| matches!(e, Entry::Conn(c) if c.state != ConnState::Closed))
             .map(|(slot, _)| slot)
             .collect()
+    }
+}
+
+/// The connection `id` and its slot, as [`Core::slot_of`] finds them, in
+/// one lookup that borrows only the slab (so the core's other fields stay
+/// usable while the connection is held).
+#[inline]
+pub(crate) fn conn_by_id<S>(
+    entries: &mut Slab<Entry<S>>,
+    reactor: u8,
+    id: ConnId,
+) -> Result<(usize, &mut Conn<S>)> {
+    if id.0.reactor() != reactor {
+        return Err(Error::ForeignConn);
+    }
+    let slot = id.0.slot();
+    match entries.get_mut(slot) {
+        Some(Entry::Conn(c)) if c.id == id => Ok((slot, c)),
+        _ => Err(Error::NoSuchConn),
     }
 }
 
@@ -320,7 +363,7 @@ impl<S: 'static> Core<S> {
                 c.flags.insert(f);
                 if !c.flags.has(Flags::QUEUED) {
                     c.flags.insert(Flags::QUEUED);
-                    self.ready.push_back(slot);
+                    self.ready.push(slot);
                 }
             }
             Some(Entry::Listener(l)) if l.id.0 == key => self.listener_event(slot),
@@ -331,19 +374,26 @@ impl<S: 'static> Core<S> {
     /// Processes the ready queue until it is empty (connections that used
     /// their budget wait in `deferred` for the next turn).
     pub(crate) fn run_ready(&mut self, state: &mut S) {
-        while let Some(slot) = self.pop_ready() {
-            match self.entries.get(slot) {
-                Some(Entry::Conn(_)) => self.process_conn(state, slot),
-                Some(Entry::Listener(_)) => self.accept_ready(state, slot),
-                None => {}
-            }
+        let mut scratch = std::mem::take(&mut self.scratch);
+        while let Some(slot) = self.ready.pop() {
+            self.process_slot(state, slot, &mut scratch);
         }
+        self.scratch = scratch;
     }
 
-    /// Does the I/O a connection's readiness allows and applies what its
-    /// handler asked for.
-    fn process_conn(&mut self, state: &mut S, slot: usize) {
-        let Some(conn) = self.conn(slot) else { return };
+    /// Does what a queued connection's readiness allows (flush, read,
+    /// callbacks) and applies what its handler asked for; or accepts, for a
+    /// listener.
+    fn process_slot(&mut self, state: &mut S, slot: usize, scratch: &mut BytesMut) {
+        let mut conn = match self.entries.get_mut(slot) {
+            Some(Entry::Conn(c)) => c,
+            Some(Entry::Listener(l)) => {
+                l.queued = false;
+                return self.accept_ready(state, slot);
+            }
+            None => return,
+        };
+        conn.flags.remove(Flags::QUEUED);
         match conn.state {
             ConnState::Closed => return,
             ConnState::Connecting => {
@@ -356,16 +406,24 @@ impl<S: 'static> Core<S> {
         }
         if conn.has_work() {
             self.apply_pending(state, slot);
+            let Some(c) = conn_at!(self, slot) else {
+                return;
+            };
+            conn = c;
         }
-        let Some(conn) = self.conn(slot) else { return };
         if conn.flags.has(Flags::WRITABLE) && !conn.send.is_empty() && conn.state.flushes() {
             self.flush(state, slot);
         }
-        self.read_ready(state, slot);
-        self.check_error_while_idle(state, slot);
-        if self.conn(slot).is_some_and(|c| c.has_work()) {
-            self.apply_pending(state, slot);
+        if self.read_ready(state, slot, scratch) == ReadEnd::Settled {
+            return;
         }
+        let Some(conn) = conn_at!(self, slot) else {
+            return;
+        };
+        if conn.flags.has(Flags::ERROR_SEEN) {
+            self.check_error_while_idle(state, slot);
+        }
+        self.apply_pending(state, slot);
     }
 
     /// An error event on a connection that neither reads (paused, input
