@@ -180,7 +180,13 @@ impl<S: 'static> Handler<S> for Echo {
         match ctx.send(input) {
             Ok(()) => input.clear(),
             // Over the hard cap: keep the input, wait for the queue to drain.
-            Err(_) => ctx.pause_read(),
+            // (Binding the error moves it out, so the `Ok` path has nothing
+            // to drop: `Err(_)` would drop the whole result after the match,
+            // an out-of-line call per message.)
+            Err(error) => {
+                drop(error);
+                ctx.pause_read()
+            }
         }
     }
 
