@@ -38,6 +38,15 @@ enum Step {
 
 impl<S> Conn<S> {
     fn next_step(&mut self) -> Step {
+        // The usual end: drained, and no input to hand back.
+        if !self.flags.has(Flags::READABLE | Flags::REDELIVER) {
+            return Step::Stop;
+        }
+        // The usual read: open, readable, nothing paused or held back.
+        let held = Flags::READ_PAUSED | Flags::REDELIVER | Flags::INPUT_FULL;
+        if self.state == ConnState::Open && !self.flags.has(held) {
+            return Step::Read(false);
+        }
         if self.flags.has(Flags::READ_PAUSED) {
             return Step::Stop;
         }
