@@ -541,7 +541,7 @@ mod tests {
             "the stale event marked the new connection"
         );
         assert!(
-            core.pop_ready().is_none(),
+            core.ready.pop().is_none(),
             "the stale event queued the slot"
         );
     }
