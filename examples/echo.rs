@@ -1,5 +1,5 @@
 //! Echo server:
-//! `cargo run --release --example echo -- [ADDR] [--threads N] [--grace SECS]`
+//! `cargo run --release --example echo -- [[--addr] ADDR] [--threads N] [--grace SECS]`
 //! (defaults: `127.0.0.1:7000`, one reactor thread, 5 s grace).
 //!
 //! Every byte comes back. On the client's FIN the server flushes what is
@@ -54,6 +54,10 @@ fn parse_args() -> io::Result<Args> {
             "--threads" => {
                 let v = value("--threads")?;
                 args.threads = v.parse().map_err(|e| bad("thread count", &v, &e))?;
+            }
+            "--addr" => {
+                let v = value("--addr")?;
+                args.addr = v.parse().map_err(|e| bad("address", &v, &e))?;
             }
             "--grace" => {
                 let v = value("--grace")?;

@@ -1,7 +1,7 @@
 //! The peer of the many-cores benchmark: an echo server on tokio's
 //! multi_thread runtime, one task per connection.
 //!
-//! `cargo run --release --example echo_tokio_mt -- [ADDR] [--threads N]`
+//! `cargo run --release --example echo_tokio_mt -- [[--addr] ADDR] [--threads N]`
 //! (defaults: `127.0.0.1:7001`, 2 worker threads).
 //!
 //! Each task owns a 64 KiB buffer and loops on `read` / `write_all`, the
@@ -20,7 +20,14 @@ fn parse_args() -> io::Result<(SocketAddr, usize)> {
     let mut threads = 2;
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
-        if arg == "--threads" {
+        if arg == "--addr" {
+            let v = it
+                .next()
+                .ok_or_else(|| invalid("--addr needs a value".into()))?;
+            addr = v
+                .parse()
+                .map_err(|e| invalid(format!("bad address {v}: {e}")))?;
+        } else if arg == "--threads" {
             let v = it
                 .next()
                 .ok_or_else(|| invalid("--threads needs a value".into()))?;
