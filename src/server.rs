@@ -592,7 +592,55 @@ mod tests {
     }
 
     #[test]
-    fn a_bind_failure_stops_what_started() {
+    fn join_on_a_reactor_thread_fails_instead_of_waiting_for_itself() {
+        let server = ServerBuilder::new("127.0.0.1:0".parse().unwrap())
+            .threads(2)
+            .start(|| crate::handler::Discard)
+            .unwrap();
+        let inner = server.clone();
+        let outcome = server.reactors()[1]
+            .call(move |_| inner.join().map(|_| ()).map_err(|e| e.kind()))
+            .unwrap();
+        assert_eq!(outcome, Err(io::ErrorKind::WouldBlock));
+        server.stop().unwrap();
+        let first = server.join().unwrap();
+        assert_eq!(
+            server.join().unwrap(),
+            first,
+            "a second join returns the same"
+        );
+    }
+
+    #[test]
+    fn a_reactor_failing_to_start_stops_those_already_running() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        /// Counts the reactors whose state was dropped (their thread ended).
+        struct Guard(Arc<AtomicUsize>);
+        impl Drop for Guard {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let ended = Arc::new(AtomicUsize::new(0));
+        let counter = ended.clone();
+        let err = ServerBuilder::new("127.0.0.1:0".parse().unwrap())
+            .threads(3)
+            .state(move |index| {
+                assert!(index < 2, "no state for reactor {index}");
+                Guard(counter.clone())
+            })
+            .start(|| crate::handler::Discard)
+            .unwrap_err();
+        assert!(err.to_string().contains("reactor 2"), "{err}");
+        assert_eq!(
+            ended.load(Ordering::SeqCst),
+            2,
+            "reactors 0 and 1 were stopped and joined"
+        );
+    }
+
+    #[test]
+    fn a_bind_failure_is_reported() {
         let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let err = ServerBuilder::new(taken.local_addr().unwrap())
             .threads(2)
