@@ -111,8 +111,11 @@ pub trait Handler<S: 'static = ()>: 'static {
         let _ = ctx;
     }
 
-    /// The kernel declared the peer dead (keepalive probes unanswered:
-    /// `ETIMEDOUT`, or an ICMP error such as `EHOSTUNREACH`).
+    /// The kernel declared the peer dead: keepalive probes went unanswered
+    /// while nothing we sent was unacknowledged. `error` is `ETIMEDOUT`, or
+    /// a soft error the kernel recorded meanwhile (such as `EHOSTUNREACH`).
+    /// The error is taken from a read, never from `SO_ERROR` first (which
+    /// would consume it and make the next read look like a clean EOF).
     /// [`on_close`](Handler::on_close) follows with [`CloseReason::KeepaliveTimeout`].
     fn on_keepalive_failure(&mut self, ctx: &mut Ctx<'_, S>, error: &io::Error) {
         let _ = (ctx, error);

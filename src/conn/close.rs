@@ -32,11 +32,13 @@ pub enum CloseReason {
     IdleTimeout,
     /// Queued bytes made no progress for the write-stall timeout.
     WriteStall,
-    /// Keepalive probes went unanswered (or were answered by an ICMP error):
-    /// the kernel declared the peer dead.
+    /// Keepalive probes went unanswered while nothing we sent was
+    /// unacknowledged: the kernel declared the peer dead.
     KeepaliveTimeout,
     /// Sent data stayed unacknowledged past `TCP_USER_TIMEOUT` (or the
-    /// kernel's retransmission limit).
+    /// kernel's retransmission limit); told apart from a keepalive failure
+    /// by the bytes still unacknowledged (`SIOCOUTQ`), whether the kernel
+    /// says `ETIMEDOUT` or `EHOSTUNREACH`.
     UserTimeout,
     /// An outbound connection could not be established.
     ConnectFailed(ConnectErrorKind),

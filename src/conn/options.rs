@@ -81,7 +81,10 @@ pub struct ConnOptions {
     /// TCP keepalive, off by default.
     pub keepalive: Option<Keepalive>,
     /// `TCP_USER_TIMEOUT`: how long sent data may stay unacknowledged
-    /// before the kernel gives up on the peer.
+    /// before the kernel gives up on the peer
+    /// ([`CloseReason::UserTimeout`](crate::CloseReason::UserTimeout)). With
+    /// keepalive on it also replaces the probe count: the peer is declared
+    /// dead once probes have gone unanswered for this long.
     pub user_timeout: Option<Duration>,
     /// Close the connection ([`CloseReason::IdleTimeout`](crate::CloseReason::IdleTimeout))
     /// when nothing was received for this long.
