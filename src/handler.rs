@@ -42,7 +42,7 @@ pub enum Verdict {
 }
 
 /// The callbacks of one connection. Every method but [`on_read`](Handler::on_read)
-/// has a default; `S` is the reactor's shared state ([`Ctx::state`]).
+/// has a default; `S` is the reactor's shared state ([`ReactorCtx::state`](crate::ReactorCtx::state)).
 ///
 /// ```
 /// use bytes::BytesMut;
