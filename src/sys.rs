@@ -7,7 +7,7 @@
 
 use std::io::{self, IoSlice};
 use std::mem::MaybeUninit;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -16,7 +16,7 @@ use socket2::SockRef;
 /// Reads at most `max` bytes into the spare capacity of `buf` and extends
 /// its length by what was read. `Ok(0)` is end of stream.
 #[inline]
-pub(crate) fn recv_into(fd: &impl AsFd, buf: &mut BytesMut, max: usize) -> io::Result<usize> {
+pub(crate) fn recv_into(fd: RawFd, buf: &mut BytesMut, max: usize) -> io::Result<usize> {
     let spare = buf.spare_capacity_mut();
     let len = spare.len().min(max);
     // A direct call: this runs once per message, and socket2's wrapper
@@ -24,7 +24,7 @@ pub(crate) fn recv_into(fd: &impl AsFd, buf: &mut BytesMut, max: usize) -> io::R
     // SAFETY: the pointer and length describe `len` bytes of `buf`'s spare
     // capacity, writable for the duration of the call; `recv` writes at
     // most `len` bytes there.
-    let n = unsafe { libc::recv(fd.as_fd().as_raw_fd(), spare.as_mut_ptr().cast(), len, 0) };
+    let n = unsafe { libc::recv(fd, spare.as_mut_ptr().cast(), len, 0) };
     let n = check_len(n)?;
     // SAFETY: `recv` initialised the first `n <= len` bytes of the spare
     // capacity, which directly follow the current length.
@@ -34,11 +34,11 @@ pub(crate) fn recv_into(fd: &impl AsFd, buf: &mut BytesMut, max: usize) -> io::R
 
 /// Sends without raising SIGPIPE.
 #[inline]
-pub(crate) fn send(fd: &impl AsFd, data: &[u8]) -> io::Result<usize> {
+pub(crate) fn send(fd: RawFd, data: &[u8]) -> io::Result<usize> {
     let (ptr, len) = (data.as_ptr().cast(), data.len());
     // SAFETY: `ptr` and `len` describe the readable slice `data`, which
     // outlives the call.
-    let n = unsafe { libc::send(fd.as_fd().as_raw_fd(), ptr, len, libc::MSG_NOSIGNAL) };
+    let n = unsafe { libc::send(fd, ptr, len, libc::MSG_NOSIGNAL) };
     check_len(n)
 }
 
@@ -162,7 +162,7 @@ mod tests {
         c.write_all(b"world").unwrap();
         let mut buf = BytesMut::with_capacity(64);
         buf.extend_from_slice(b"hello ");
-        let n = recv_into(&s, &mut buf, 64).unwrap();
+        let n = recv_into(s.as_raw_fd(), &mut buf, 64).unwrap();
         assert_eq!(n, 5);
         assert_eq!(&buf[..], b"hello world");
     }
@@ -174,7 +174,7 @@ mod tests {
         drop(c);
         let mut first = Ok(0);
         for _ in 0..100 {
-            first = send(&s, b"x");
+            first = send(s.as_raw_fd(), b"x");
             if first.is_err() {
                 break;
             }

@@ -18,6 +18,7 @@ pub(crate) mod write;
 
 use bytes::BytesMut;
 use mio::net::TcpStream;
+use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
 
 use crate::handler::Handler;
@@ -179,6 +180,9 @@ impl Marks {
 pub(crate) struct Conn<S> {
     pub(crate) id: ConnId,
     pub(crate) stream: TcpStream,
+    /// `stream`'s descriptor, kept at hand: the reads and sends of every
+    /// message use it, and asking mio for it is a call each time.
+    pub(crate) fd: RawFd,
     pub(crate) state: ConnState,
     pub(crate) flags: Flags,
     /// The strongest state change requested and not yet applied.
@@ -217,6 +221,7 @@ impl<S> Conn<S> {
     ) -> Self {
         Conn {
             id,
+            fd: stream.as_raw_fd(),
             stream,
             state,
             flags: Flags::default(),

@@ -12,6 +12,7 @@
 //! RDHUP/HUP/ERR: then the FIN or error waits behind the data and we read on.
 
 use std::io;
+use std::os::fd::RawFd;
 
 use bytes::BytesMut;
 
@@ -37,6 +38,15 @@ enum Step {
 }
 
 impl<S> Conn<S> {
+    /// Nothing to read or hand back, nothing asked for, no error event: a
+    /// read loop that finds this is done, with nothing left to check.
+    fn is_settled(&self) -> bool {
+        !self.has_work()
+            && !self
+                .flags
+                .has(Flags::READABLE | Flags::REDELIVER | Flags::ERROR_SEEN)
+    }
+
     fn next_step(&mut self) -> Step {
         // The usual end: drained, and no input to hand back.
         if !self.flags.has(Flags::READABLE | Flags::REDELIVER) {
@@ -69,7 +79,7 @@ impl<S> Conn<S> {
 /// the socket drained unless a FIN or error waits behind the data.
 #[inline]
 fn recv_once(
-    stream: &mio::net::TcpStream,
+    fd: RawFd,
     flags: &mut Flags,
     buf: &mut BytesMut,
     chunk: usize,
@@ -77,7 +87,7 @@ fn recv_once(
 ) -> io::Result<usize> {
     buf.reserve(chunk);
     let want = (buf.capacity() - buf.len()).min(budget);
-    let result = sys::recv_into(stream, buf, want);
+    let result = sys::recv_into(fd, buf, want);
     match &result {
         Ok(n) if *n < want && !flags.has(Flags::HANGUP_HINT) => flags.remove(Flags::READABLE),
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -133,11 +143,11 @@ impl<S: 'static> Core<S> {
                 Step::Read(discard) => discard,
             };
             let from_scratch = discard || conn.input.is_empty();
-            let (stream, flags) = (&conn.stream, &mut conn.flags);
+            let (fd, flags) = (conn.fd, &mut conn.flags);
             let received = if from_scratch {
-                recv_once(stream, flags, scratch, SCRATCH_SIZE, *budget)
+                recv_once(fd, flags, scratch, SCRATCH_SIZE, *budget)
             } else {
-                recv_once(stream, flags, &mut conn.input, APPEND_CHUNK, *budget)
+                recv_once(fd, flags, &mut conn.input, APPEND_CHUNK, *budget)
             };
             let n = match received {
                 Ok(0) => {
@@ -159,7 +169,9 @@ impl<S: 'static> Core<S> {
             if discard {
                 scratch.clear();
             } else if from_scratch {
-                self.deliver_scratch(state, slot, scratch);
+                if self.deliver_scratch(state, slot, scratch) {
+                    return ReadEnd::Settled;
+                }
             } else {
                 self.deliver_own(state, slot);
             }
@@ -180,15 +192,20 @@ impl<S: 'static> Core<S> {
     /// Hands the bytes read into the scratch buffer to `on_read`; what the
     /// handler leaves is copied into a buffer of the connection's own (the
     /// scratch buffer must be free for the next connection). What the
-    /// handler asked for is applied by the caller.
-    fn deliver_scratch(&mut self, state: &mut S, slot: usize, scratch: &mut BytesMut) {
-        self.dispatch(state, slot, |h, ctx| h.on_read(ctx, scratch));
+    /// handler asked for is applied by the caller. Returns whether the read
+    /// loop is over and settled (see [`Conn::is_settled`]).
+    fn deliver_scratch(&mut self, state: &mut S, slot: usize, scratch: &mut BytesMut) -> bool {
+        let settled = self
+            .dispatch(state, slot, |h, ctx| h.on_read(ctx, scratch))
+            .is_some_and(|conn| conn.is_settled());
         if !scratch.is_empty() {
             let mut own = self.take_input_buf();
             own.extend_from_slice(scratch);
             scratch.clear();
+            // May pause reading (input full); settles nothing else.
             self.keep_leftover(slot, own);
         }
+        settled
     }
 
     /// Hands the connection's own input buffer to `on_read` and keeps what

@@ -65,7 +65,7 @@ impl<S: 'static> Core<S> {
         if !direct {
             return self.send_checked(slot, data);
         }
-        let written = match sys::send(&conn.stream, data.as_slice()) {
+        let written = match sys::send(conn.fd, data.as_slice()) {
             Ok(n) => n,
             Err(e) => return self.send_failed(slot, data, e),
         };
@@ -97,7 +97,7 @@ impl<S: 'static> Core<S> {
         let before = conn.send.len();
         let mut written = 0;
         if before == 0 && conn.state != ConnState::Connecting {
-            match sys::send(&conn.stream, data.as_slice()) {
+            match sys::send(conn.fd, data.as_slice()) {
                 Ok(n) => written = n,
                 Err(e) => return self.send_failed(slot, data, e),
             }
@@ -204,7 +204,7 @@ impl<S: 'static> Core<S> {
             let count = conn.send.io_slices(&mut iov);
             let offered: usize = iov[..count].iter().map(|s| s.len()).sum();
             let result = if count == 1 {
-                sys::send(&conn.stream, &iov[0])
+                sys::send(conn.fd, &iov[0])
             } else {
                 sys::send_vectored(&conn.stream, &iov[..count])
             };

@@ -4,8 +4,8 @@
 
 use std::panic::{self, AssertUnwindSafe};
 
-use crate::conn::Intent;
 use crate::conn::close::CloseReason;
+use crate::conn::{Conn, Intent};
 use crate::handler::Handler;
 use crate::metrics::Metrics;
 use crate::reactor::core::Core;
@@ -13,19 +13,16 @@ use crate::reactor::ctx::Ctx;
 
 impl<S: 'static> Core<S> {
     /// Calls `f` with the handler and a context of the connection in `slot`.
-    /// Returns `false` if there was no handler to call or it panicked (the
-    /// connection is then asked to abort with [`CloseReason::Panicked`]).
+    /// Returns the connection as the callback left it (saving the caller a
+    /// lookup), or `None` if there was no handler to call or it panicked
+    /// (the connection is then asked to abort with [`CloseReason::Panicked`]).
     #[inline]
-    pub(crate) fn dispatch<F>(&mut self, state: &mut S, slot: usize, f: F) -> bool
+    pub(crate) fn dispatch<F>(&mut self, state: &mut S, slot: usize, f: F) -> Option<&mut Conn<S>>
     where
         F: FnOnce(&mut dyn Handler<S>, &mut Ctx<'_, S>),
     {
-        let Some(conn) = self.conn_mut(slot) else {
-            return false;
-        };
-        let Some(mut handler) = conn.handler.take() else {
-            return false;
-        };
+        let conn = self.conn_mut(slot)?;
+        let mut handler = conn.handler.take()?;
         let id = conn.id;
         let started = Metrics::callback_started(self.time_callbacks);
         let outcome = {
@@ -33,17 +30,27 @@ impl<S: 'static> Core<S> {
             panic::catch_unwind(AssertUnwindSafe(|| f(handler.as_mut(), &mut ctx)))
         };
         self.metrics.callback_finished(started);
-        let Some(conn) = conn_at!(self, slot) else {
-            return false;
-        };
-        conn.handler = Some(handler);
         if outcome.is_err() {
             log::error!("{id}: handler panicked; aborting the connection");
             self.metrics.panics.bump(1);
+            let conn = conn_at!(self, slot)?;
+            restore(conn, handler);
             conn.request(Intent::Abort(CloseReason::Panicked));
             self.enqueue(slot);
-            return false;
+            return None;
         }
-        true
+        let conn = conn_at!(self, slot)?;
+        restore(conn, handler);
+        Some(conn)
+    }
+}
+
+/// Puts a handler back into the slot its call emptied. (Assigning would
+/// first drop the old value, `None`, through an out-of-line call on every
+/// callback.)
+#[inline(always)]
+fn restore<S>(conn: &mut Conn<S>, handler: Box<dyn Handler<S>>) {
+    if conn.handler.is_none() {
+        conn.handler = Some(handler);
     }
 }
