@@ -38,7 +38,7 @@ impl<S: 'static> Core<S> {
         if conn.state == ConnState::Connecting {
             return;
         }
-        let deadline = conn.last_read + ceil_millis(idle);
+        let deadline = conn.last_read.saturating_add(ceil_millis(idle));
         conn.idle_timer = Some(self.timers.insert(deadline, None, TimerTask::Idle(conn.id)));
     }
 
@@ -50,7 +50,7 @@ impl<S: 'static> Core<S> {
         let (Some(stall), None) = (conn.opts.write_stall_timeout, conn.stall_timer) else {
             return;
         };
-        let deadline = conn.last_write + ceil_millis(stall);
+        let deadline = conn.last_write.saturating_add(ceil_millis(stall));
         conn.stall_timer = Some(
             self.timers
                 .insert(deadline, None, TimerTask::Stall(conn.id)),
@@ -89,7 +89,7 @@ impl<S: 'static> Core<S> {
         if conn.flags.has(Flags::READ_PAUSED) || conn.flags.has(Flags::INPUT_FULL) {
             conn.last_read = now;
         }
-        if now < conn.last_read + ceil_millis(idle) {
+        if now < conn.last_read.saturating_add(ceil_millis(idle)) {
             return self.arm_idle_timer(slot);
         }
         let mut verdict = Verdict::Close;
@@ -125,7 +125,7 @@ impl<S: 'static> Core<S> {
             return self.arm_stall_timer(slot);
         }
         let stall = ceil_millis(stall);
-        if now < conn.last_write + stall {
+        if now < conn.last_write.saturating_add(stall) {
             return self.arm_stall_timer(slot);
         }
         if conn.state.flushes() {
@@ -138,7 +138,7 @@ impl<S: 'static> Core<S> {
         if conn.send.is_empty() || conn.state == ConnState::Closed {
             return;
         }
-        if now < conn.last_write + stall {
+        if now < conn.last_write.saturating_add(stall) {
             return self.arm_stall_timer(slot);
         }
         let mut verdict = Verdict::Close;

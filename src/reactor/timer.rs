@@ -71,17 +71,20 @@ impl Clock {
     /// never fires early. Reads the system clock: the turn's time may be
     /// stale by the length of the turn (or, before the loop first runs, by
     /// everything since the reactor was made), and a deadline counted from
-    /// it would come early by as much.
+    /// it would come early by as much. Saturates: a delay past the end of
+    /// time (`Duration::MAX`) is "never".
     pub(crate) fn after(&self, delay: Duration) -> Tick {
-        ceil_millis(Instant::now().saturating_duration_since(self.start) + delay).max(self.now)
+        let elapsed = Instant::now().saturating_duration_since(self.start);
+        ceil_millis(elapsed.saturating_add(delay)).max(self.now)
     }
 }
 
-/// Whole milliseconds, rounded up.
+/// Whole milliseconds, rounded up, saturating at `Tick::MAX` (a plain cast
+/// would wrap `Duration::MAX` to a small number: a timer due at once).
 pub(crate) fn ceil_millis(d: Duration) -> Tick {
-    let ms = d.as_millis() as Tick;
+    let ms = Tick::try_from(d.as_millis()).unwrap_or(Tick::MAX);
     if Duration::from_millis(ms) < d {
-        ms + 1
+        ms.saturating_add(1)
     } else {
         ms
     }
@@ -239,9 +242,9 @@ impl<T> TimerQueue<T> {
         }
         let record = &mut self.records[id.slot as usize];
         let period = record.period.unwrap_or(1);
-        let mut deadline = record.deadline + period;
+        let mut deadline = record.deadline.saturating_add(period);
         if deadline <= now {
-            deadline = now + period;
+            deadline = now.saturating_add(period);
         }
         record.deadline = deadline;
         record.payload = Some(payload);
@@ -352,6 +355,20 @@ mod tests {
         assert!(!q.needs_sweep());
         assert_eq!(drain(&mut q, 10_000).len(), 1000);
         assert!(q.heap.len() <= 2 * q.records.len() + 1024);
+    }
+
+    #[test]
+    fn durations_past_the_end_of_time_saturate() {
+        assert_eq!(ceil_millis(Duration::MAX), Tick::MAX);
+        assert_eq!(ceil_millis(Duration::from_micros(1500)), 2);
+        let clock = Clock::new();
+        assert_eq!(clock.after(Duration::MAX), Tick::MAX);
+        let mut q = TimerQueue::new();
+        let id = q.insert(Tick::MAX, Some(Tick::MAX), 1);
+        assert_eq!(drain(&mut q, 1_000_000), Vec::<u32>::new());
+        let fired = q.pop_expired(Tick::MAX).unwrap();
+        assert!(q.rearm(id, fired.payload, Tick::MAX));
+        assert_eq!(q.next_deadline(), Some(Tick::MAX));
     }
 
     #[test]
