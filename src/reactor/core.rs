@@ -22,7 +22,7 @@ use crate::metrics::Metrics;
 use crate::reactor::listener::Listener;
 use crate::reactor::schedule::TimerTask;
 use crate::reactor::timer::{Clock, TimerQueue};
-use crate::reactor::token::{ConnId, Key, MAX_SLOTS};
+use crate::reactor::token::{ConnId, Key, MAX_SLOTS, generation_seed};
 
 /// Size of the shared read buffer: one read takes at most this much.
 pub(crate) const SCRATCH_SIZE: usize = 64 * 1024;
@@ -142,7 +142,7 @@ impl<S: 'static> Core<S> {
             scratch: BytesMut::with_capacity(SCRATCH_SIZE),
             input_pool: Vec::new(),
             index,
-            next_generation: 1,
+            next_generation: generation_seed(),
             live_conns: 0,
             metrics,
             stopping: false,

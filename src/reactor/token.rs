@@ -15,6 +15,8 @@
 //! occupant, so the event is dropped instead of reaching the wrong connection.
 //! The reactor byte lets a handle route an id to the thread that owns it.
 
+use std::sync::atomic::{AtomicU32, Ordering};
+
 use mio::Token;
 
 const SLOT_BITS: u32 = 24;
@@ -26,6 +28,20 @@ pub(crate) const MAX_SLOTS: usize = (1 << SLOT_BITS) - 1;
 
 /// The token of the reactor's waker: a slot index no entry ever gets.
 pub(crate) const WAKER_TOKEN: Token = Token(MAX_SLOTS);
+
+/// Where a new reactor or timer queue starts counting generations.
+///
+/// Every call returns another start, spread over the 32-bit space in
+/// golden-ratio steps, so that two reactors of one process (both index 0
+/// unless a server numbered them) hand out different ids: an id used on the
+/// wrong reactor then names nothing there, instead of that reactor's own
+/// connection or timer in the same slot. Never zero.
+pub(crate) fn generation_seed() -> u32 {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+        .wrapping_mul(0x9E37_79B9)
+        .max(1)
+}
 
 /// A slab key with its generation and reactor index.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -143,6 +159,18 @@ mod tests {
     fn a_reused_slot_gets_a_different_key() {
         assert_ne!(Key::new(3, 0, 1), Key::new(3, 0, 2));
         assert_eq!(Key::new(3, 0, 1).slot(), Key::new(3, 0, 2).slot());
+    }
+
+    #[test]
+    fn each_reactor_counts_generations_from_elsewhere() {
+        let seeds: Vec<u32> = (0..64).map(|_| generation_seed()).collect();
+        for (i, a) in seeds.iter().enumerate() {
+            assert_ne!(*a, 0);
+            for b in &seeds[i + 1..] {
+                // Far apart: the two sequences do not meet for millions of ids.
+                assert!(a.abs_diff(*b) > 1 << 20, "{a:#x} and {b:#x} are close");
+            }
+        }
     }
 
     #[test]
