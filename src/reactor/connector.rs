@@ -153,11 +153,18 @@ impl Backoff {
 
     /// The delay before retry number `attempt` (0-based), with `random` in
     /// `[0, 1)` choosing the jitter.
+    ///
+    /// Never panics and never exceeds `max`, whatever the (public) fields
+    /// hold: a jitter or `random` outside `[0, 1]` (or NaN) is clamped
+    /// (NaN counts as 0).
     pub fn delay(&self, attempt: u32, random: f64) -> Duration {
+        let unit = |x: f64| if x.is_nan() { 0.0 } else { x.clamp(0.0, 1.0) };
         let factor = 2f64.powi(attempt.min(30) as i32);
         let base = (self.start.as_secs_f64() * factor).min(self.max.as_secs_f64());
-        let jittered = base * (1.0 - self.jitter * random.clamp(0.0, 1.0));
-        Duration::from_secs_f64(jittered)
+        let jittered = base * (1.0 - unit(self.jitter) * unit(random));
+        Duration::try_from_secs_f64(jittered)
+            .unwrap_or(self.max)
+            .min(self.max)
     }
 }
 
