@@ -6,6 +6,9 @@
 //! opened got exactly one `on_close` (and nothing after it).
 #![allow(dead_code)]
 
+pub mod inline;
+pub mod procfs;
+
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
