@@ -382,6 +382,18 @@ impl<S: 'static> Core<S> {
         if conn.state == ConnState::Closed {
             return;
         }
+        // A callback that ran just before this close (on_linger_close,
+        // on_connect_error, on_keepalive_failure, ...) panicked, and the
+        // abort it asked for had no turn to run: report the panic and reset,
+        // as for a panic in any other callback.
+        let reason = if matches!(conn.pending, Some(Intent::Abort(CloseReason::Panicked))) {
+            if conn.state != ConnState::Connecting {
+                let _ = sys::set_abortive_close(&conn.stream);
+            }
+            CloseReason::Panicked
+        } else {
+            reason
+        };
         conn.state = ConnState::Closed;
         conn.pending = None;
         conn.send.clear();
