@@ -105,7 +105,11 @@ pub(crate) enum Failure {
 /// Classifies an error returned by `recv`/`send` on an open connection.
 pub(crate) fn classify(err: &io::Error) -> Failure {
     match err.raw_os_error() {
-        Some(libc::ECONNRESET | libc::EPIPE | libc::ECONNABORTED) => Failure::Reset,
+        // ENOTCONN: the connection is gone (e.g. `shutdown` after a reset
+        // whose error a read already consumed).
+        Some(libc::ECONNRESET | libc::EPIPE | libc::ECONNABORTED | libc::ENOTCONN) => {
+            Failure::Reset
+        }
         Some(libc::ETIMEDOUT | libc::EHOSTUNREACH | libc::ENETUNREACH | libc::EHOSTDOWN) => {
             Failure::PeerDead
         }
@@ -122,6 +126,7 @@ mod tests {
         let e = |code| io::Error::from_raw_os_error(code);
         assert_eq!(classify(&e(libc::ECONNRESET)), Failure::Reset);
         assert_eq!(classify(&e(libc::EPIPE)), Failure::Reset);
+        assert_eq!(classify(&e(libc::ENOTCONN)), Failure::Reset);
         assert_eq!(classify(&e(libc::ETIMEDOUT)), Failure::PeerDead);
         assert_eq!(classify(&e(libc::EHOSTUNREACH)), Failure::PeerDead);
         assert!(matches!(classify(&e(libc::EBADF)), Failure::Other(_)));

@@ -275,6 +275,7 @@ impl<S: 'static> Core<S> {
                     return self.close_now(state, slot, CloseReason::PeerClosed);
                 }
                 if let Err(e) = sys::shutdown_write(&conn.stream) {
+                    let e = pending_error_or(&conn.stream, e);
                     return self.fail(state, slot, e);
                 }
                 conn.state = ConnState::WriteClosed;
@@ -286,6 +287,7 @@ impl<S: 'static> Core<S> {
             }
             ConnState::LingerFlushing => {
                 if let Err(e) = sys::shutdown_write(&conn.stream) {
+                    let e = pending_error_or(&conn.stream, e);
                     return self.fail(state, slot, e);
                 }
                 conn.state = ConnState::Lingering;
@@ -430,5 +432,15 @@ impl<S: 'static> Core<S> {
             conn.flags.insert(Flags::READABLE);
             self.enqueue(slot);
         }
+    }
+}
+
+/// Why `shutdown(SHUT_WR)` failed: a socket the peer reset answers
+/// `ENOTCONN`, while the reset itself waits in `SO_ERROR` (unless a read
+/// already consumed it). Report the reset, not the symptom.
+fn pending_error_or(stream: &mio::net::TcpStream, shutdown_error: io::Error) -> io::Error {
+    match stream.take_error() {
+        Ok(Some(e)) => e,
+        _ => shutdown_error,
     }
 }
