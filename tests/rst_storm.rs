@@ -198,3 +198,39 @@ fn resets_while_the_server_writes() {
     assert!(metrics.bytes_out > 0);
     assert_nothing_leaked(fds_before, &metrics);
 }
+
+/// Linux's TCP_CLOSE state number (`tcp_states.h`).
+const TCP_CLOSE: u8 = 7;
+
+#[test]
+fn a_reset_met_by_our_shutdown_is_reported_as_a_reset() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let mut s = Inline::new(ListenOptions::default(), || Echo);
+    // The peers reset while our shutdown_write / linger_close is asked but
+    // not yet applied: shutdown(SHUT_WR) then fails with ENOTCONN, and the
+    // reason must still be the reset.
+    let peers: Vec<TcpStream> = (0..2).map(|_| s.client()).collect();
+    s.turn_until("both open", |r, _| r.conn_count() == 2);
+    let ids = s.log.conns();
+    s.reactor.ctx().conn(ids[0]).shutdown_write().unwrap();
+    s.reactor
+        .ctx()
+        .conn(ids[1])
+        .linger_close(std::time::Duration::from_secs(5))
+        .unwrap();
+    for p in peers {
+        reset(p);
+    }
+    wait_until("the resets arrived", || {
+        ids.iter().all(|&id| {
+            s.reactor
+                .ctx()
+                .conn(id)
+                .tcp_info()
+                .is_ok_and(|i| i.state == TCP_CLOSE)
+        })
+    });
+    s.turn_until("both closed", |_, log| log.closes().len() == 2);
+    assert_all_reset(&s.log);
+    s.finish();
+}
