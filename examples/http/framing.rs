@@ -172,9 +172,7 @@ pub fn parse<'b>(buf: &'b [u8], limits: &Limits) -> Result<Parse<'b>, FrameError
         }
         Ok(httparse::Status::Partial) => return Err(FrameError::HeadTooLarge),
         Err(httparse::Error::TooManyHeaders) => return Err(FrameError::HeadTooLarge),
-        Err(httparse::Error::Version) if names_a_version(window) => {
-            return Err(FrameError::UnsupportedVersion);
-        }
+        Err(httparse::Error::Version) => return version_error(window, limits),
         Err(_) => return Err(FrameError::Malformed),
     };
     let (Some(method), Some(path), Some(minor_version)) = (req.method, req.path, req.version)
@@ -356,21 +354,46 @@ fn trailer_end(buf: &[u8]) -> Result<Option<usize>, FrameError> {
     }
 }
 
-/// Whether the request line ends in something shaped like `HTTP/d.d`
-/// (a version we do not speak, rather than garbage).
-fn names_a_version(buf: &[u8]) -> bool {
-    let line_end = buf
-        .iter()
-        .position(|&b| b == b'\r' || b == b'\n')
-        .unwrap_or(buf.len());
-    let line = &buf[..line_end];
-    line.len() >= 9 && {
-        let v = &line[line.len() - 8..];
-        v.starts_with(b"HTTP/")
-            && v[5].is_ascii_digit()
-            && v[6] == b'.'
-            && v[7].is_ascii_digit()
-            && line[line.len() - 9] == b' '
+/// httparse rejects a version at the first byte that is not `HTTP/1.x`.
+/// Whether the line names another version (505) or is garbage (400) can
+/// depend on bytes still to come, so while the line is incomplete and
+/// could still name one, wait for more: the answer must not depend on how
+/// the request was split into reads.
+fn version_error<'b>(window: &[u8], limits: &Limits) -> Result<Parse<'b>, FrameError> {
+    match names_a_version(window) {
+        Some(true) => Err(FrameError::UnsupportedVersion),
+        Some(false) => Err(FrameError::Malformed),
+        None if window.len() < limits.max_head => Ok(Parse::Partial),
+        None => Err(FrameError::HeadTooLarge),
+    }
+}
+
+/// Whether the request line is `METHOD SP TARGET SP HTTP/d.d` (a version
+/// we do not speak, rather than garbage); `None` while the line has not
+/// ended and its bytes so far could still make one.
+fn names_a_version(buf: &[u8]) -> Option<bool> {
+    let line_end = buf.iter().position(|&b| b == b'\r' || b == b'\n');
+    let line = &buf[..line_end.unwrap_or(buf.len())];
+    let complete = line_end.is_some();
+    // Every part but the last ended with a space: it is final.
+    let parts: Vec<&[u8]> = line.splitn(4, |&b| b == b' ').collect();
+    let (last, done) = parts.split_last().expect("splitn yields a part");
+    if parts.len() > 3 || done.iter().any(|p| p.is_empty()) {
+        return Some(false);
+    }
+    if parts.len() < 3 {
+        return if complete { Some(false) } else { None };
+    }
+    let shaped = last.len() <= 8
+        && last.iter().enumerate().all(|(i, &b)| match i {
+            0..=4 => b == b"HTTP/"[i],
+            6 => b == b'.',
+            _ => b.is_ascii_digit(),
+        });
+    match (shaped, complete) {
+        (false, _) => Some(false),
+        (true, true) => Some(last.len() == 8),
+        (true, false) => None,
     }
 }
 
