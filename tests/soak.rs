@@ -70,7 +70,9 @@ static ALLOCATOR: Counting = Counting;
 
 const DEFAULT_SECS: u64 = 120;
 const WORKERS: usize = 6;
-const IDLE_TIMEOUT: Duration = Duration::from_millis(500);
+/// Generous: a busy client whose thread is not scheduled for this long on a
+/// loaded machine would be closed as idle.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(2);
 /// What the reactor may keep after its connections are gone: pooled input
 /// buffers (at most 64 x 64 KiB), the read scratch buffer, the slab's and
 /// timer heap's capacity. A leak of ~150 bytes per connection over the
