@@ -17,6 +17,13 @@
 //! with more; [`Parse::Partial`] is only returned while fewer than
 //! [`Limits::max_request`] bytes are buffered, so a server using this module
 //! never buffers more than that per connection.
+//!
+//! Fuzzing and property tests include this file with `#[path]` (it needs
+//! only `httparse`) and check, for any input: no panic; `Complete { len }`
+//! has `0 < len <= input.len()` and `len <= max_request()`; `Partial` only
+//! below `max_request()` bytes; and feeding the same bytes in any split
+//! gives the same requests and the same final error
+//! (tests/http_framing_props.rs).
 
 use std::fmt;
 use std::mem::MaybeUninit;

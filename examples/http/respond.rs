@@ -148,8 +148,9 @@ pub fn reason(status: u16) -> &'static str {
     }
 }
 
-/// Serialises `{"message":<msg>}` into `buf`; returns its length.
-fn json_message(buf: &mut [u8], msg: &str) -> usize {
+/// Serialises `{"message":<msg>}` into `buf`; returns its length (at most
+/// `buf.len()`: what does not fit is cut).
+pub fn json_message(buf: &mut [u8], msg: &str) -> usize {
     let total = buf.len();
     let mut w = &mut buf[..];
     let _ = w.write_all(b"{\"message\":");
@@ -158,17 +159,25 @@ fn json_message(buf: &mut [u8], msg: &str) -> usize {
     total - w.len()
 }
 
-/// Writes `s` as a JSON string literal, escaped.
+/// Writes `s` as a JSON string literal, escaped: runs of plain bytes are
+/// copied whole, `"`, `\\` and control characters escaped.
 fn json_string(w: &mut impl Write, s: &str) {
     let _ = w.write_all(b"\"");
-    for c in s.chars() {
-        let _ = match c {
-            '"' => w.write_all(b"\\\""),
-            '\\' => w.write_all(b"\\\\"),
-            c if (c as u32) < 0x20 => write!(w, "\\u{:04x}", c as u32),
-            c => w.write_all(c.encode_utf8(&mut [0; 4]).as_bytes()),
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if b != b'"' && b != b'\\' && b >= 0x20 {
+            continue;
+        }
+        let _ = w.write_all(&bytes[start..i]);
+        let _ = match b {
+            b'"' => w.write_all(b"\\\""),
+            b'\\' => w.write_all(b"\\\\"),
+            _ => write!(w, "\\u{b:04x}"),
         };
+        start = i + 1;
     }
+    let _ = w.write_all(&bytes[start..]);
     let _ = w.write_all(b"\"");
 }
 
