@@ -209,13 +209,21 @@ async fn finish(mut stream: TcpStream, last: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
-/// `[ADDR] [--threads N]`, in any order.
+/// `[ADDR | --addr ADDR] [--threads N]`, in any order.
 fn parse_args(mut args: impl Iterator<Item = String>) -> io::Result<(SocketAddr, usize)> {
     let bad = |msg: String| io::Error::new(io::ErrorKind::InvalidInput, msg);
     let mut addr: SocketAddr = "127.0.0.1:8081".parse().expect("valid default address");
     let mut threads = 1;
     while let Some(arg) = args.next() {
-        if arg == "--threads" {
+        if arg == "--addr" {
+            // `--addr ADDR` as well as a bare ADDR, like the benchmark servers.
+            let a = args
+                .next()
+                .ok_or_else(|| bad("--addr needs an address".into()))?;
+            addr = a
+                .parse()
+                .map_err(|e| bad(format!("bad address {a}: {e}")))?;
+        } else if arg == "--threads" {
             let n = args
                 .next()
                 .ok_or_else(|| bad("--threads needs a number".into()))?;
