@@ -19,7 +19,9 @@ use proxy_support::{SideNow, paced_read, pair};
 
 const TOTAL: usize = 64 << 20;
 const PAUSES: [usize; 3] = [16 << 20, 32 << 20, 48 << 20];
-/// The most one read hands over (netloop's scratch buffer).
+/// The most one read hands over: netloop's scratch buffer (`SCRATCH_SIZE` in
+/// src/reactor/core.rs). The proxy pauses a side as soon as a forward leaves
+/// the other side's queue at or above high water, so one read is the overshoot.
 const ONE_READ: usize = 64 * 1024;
 
 /// At each pause of the reader: wait until the proxy has stopped reading
