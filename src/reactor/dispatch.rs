@@ -30,7 +30,8 @@ impl<S: 'static> Core<S> {
             panic::catch_unwind(AssertUnwindSafe(|| f(handler.as_mut(), &mut ctx)))
         };
         self.metrics.callback_finished(started);
-        if outcome.is_err() {
+        if let Err(payload) = outcome {
+            discard_panic(payload);
             log::error!("{id}: handler panicked; aborting the connection");
             self.metrics.panics.bump(1);
             let conn = conn_at!(self, slot)?;
@@ -42,6 +43,17 @@ impl<S: 'static> Core<S> {
         let conn = conn_at!(self, slot)?;
         restore(conn, handler);
         Some(conn)
+    }
+}
+
+/// Drops the payload of a caught panic without letting a panic in its
+/// destructor escape: a payload whose drop panics would otherwise unwind
+/// out of the loop and end the reactor's thread. (A second such payload is
+/// leaked rather than dropped.)
+#[cold]
+pub(crate) fn discard_panic(payload: Box<dyn std::any::Any + Send>) {
+    if let Err(again) = panic::catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        std::mem::forget(again);
     }
 }
 

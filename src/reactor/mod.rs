@@ -265,7 +265,8 @@ impl<S: 'static> Reactor<S> {
         for task in tasks.drain(..) {
             let started = Metrics::callback_started(self.core.time_callbacks);
             let mut rc = ReactorCtx::new(&mut self.core, &mut self.state);
-            if panic::catch_unwind(AssertUnwindSafe(|| task(&mut rc))).is_err() {
+            if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| task(&mut rc))) {
+                dispatch::discard_panic(payload);
                 log::error!("a closure posted to the reactor panicked");
                 self.core.metrics.panics.bump(1);
             }

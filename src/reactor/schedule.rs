@@ -84,7 +84,8 @@ impl<S: 'static> Core<S> {
                     f(&mut ReactorCtx::new(self, state));
                 }));
                 self.metrics.callback_finished(started);
-                if ran.is_err() {
+                if let Err(payload) = ran {
+                    crate::reactor::dispatch::discard_panic(payload);
                     log::error!("a reactor timer callback panicked; it will not run again");
                     self.metrics.panics.bump(1);
                     self.timers.cancel(id);
