@@ -1,6 +1,7 @@
 //! A handler that panics in any callback closes only its own connection,
 //! with reason Panicked (a panic in on_close just ends that call); the loop
-//! and the other connections carry on, and new clients are still served.
+//! and the other connections carry on, and new clients are still served
+//! (even when the panic payload itself panics when dropped).
 //! (on_keepalive_failure needs a silent peer in a network namespace; it runs
 //! through the same guarded dispatch as every callback here.)
 
@@ -299,5 +300,63 @@ fn panic_in_on_connect_error() {
     ping(&mut healthy, b"after");
     assert_eq!(server.handle.metrics().panics, 1);
     drop(healthy);
+    server.finish();
+}
+
+/// A panic payload whose destructor panics too.
+struct PanicsOnDrop;
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("provoked: the panic payload panics when dropped");
+    }
+}
+
+/// Panics with a [`PanicsOnDrop`] payload on "boom".
+struct Nasty;
+
+impl Handler for Nasty {
+    fn on_read(&mut self, ctx: &mut Ctx<'_>, input: &mut BytesMut) {
+        if input.starts_with(b"boom") {
+            std::panic::panic_any(PanicsOnDrop);
+        }
+        Echo.on_read(ctx, input);
+    }
+}
+
+/// A panic whose payload panics again when dropped ends nothing more than
+/// an ordinary one: in a callback, a posted closure and a reactor timer.
+#[test]
+fn a_panic_whose_payload_panics_when_dropped_is_contained() {
+    let server = serve(ListenOptions::default(), || Nasty);
+    let mut healthy = server.client();
+    ping(&mut healthy, b"before");
+    let mut doomed = server.client();
+    doomed.write_all(b"boom").unwrap();
+    let (_, end) = read_to_end(&mut doomed);
+    assert!(end.is_err(), "the panicking connection is reset");
+    ping(&mut healthy, b"after");
+    // The same from a posted closure and from a reactor timer.
+    server
+        .handle
+        .post(|rc| {
+            rc.schedule(Duration::ZERO, |_| std::panic::panic_any(PanicsOnDrop));
+            std::panic::panic_any(PanicsOnDrop);
+        })
+        .unwrap();
+    let handle = server.handle.clone();
+    wait_until("all three panics caught", || handle.metrics().panics == 3);
+    let mut fresh = server.client();
+    ping(&mut fresh, b"fresh");
+    ping(&mut healthy, b"still");
+    drop((healthy, doomed, fresh, handle));
+    server.wait_log("all closed", |log| log.closes().len() == 3);
+    let panicked = server
+        .log
+        .closes()
+        .values()
+        .filter(|r| r[0] == CloseReason::Panicked)
+        .count();
+    assert_eq!(panicked, 1);
     server.finish();
 }
