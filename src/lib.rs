@@ -26,6 +26,11 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
+//! To use many cores, [`ServerBuilder`] runs one reactor per core, each on
+//! its own thread with its own `SO_REUSEPORT` listener on the same address;
+//! other threads reach a reactor through a [`ReactorHandle`] or, routed by
+//! connection id, a [`ServerHandle`].
+//!
 //! Guarantees and non-guarantees are listed in the README ("Guarantees").
 
 #![warn(missing_docs)]
