@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 
 use common::*;
 use netloop::bytes::BytesMut;
-use netloop::{CloseReason, ConnState, Ctx, Handler, ListenOptions};
+use netloop::{CloseReason, ConnOptions, ConnState, Ctx, Handler, ListenOptions};
 
 const SIZE: usize = 5 << 20;
 
@@ -47,7 +47,9 @@ impl Handler for SendThenShut {
 
 #[test]
 fn peer_gets_every_byte_then_eof_and_can_still_talk() {
-    let server = serve(ListenOptions::default(), SendThenShut::default);
+    // A small kernel send buffer, so the 5 MiB really queue in user space.
+    let opts = ListenOptions::default().conn(ConnOptions::default().send_buffer(64 << 10));
+    let server = serve(opts, SendThenShut::default);
     let mut c = server.client();
     let mut got = Vec::new();
     let mut buf = vec![0u8; 32 * 1024];

@@ -115,6 +115,11 @@ impl SendBuf {
     }
 
     /// Drops the first `n` queued bytes (they were sent).
+    ///
+    /// # Panics
+    ///
+    /// If `n` is more than [`len`](Self::len): that would be a bookkeeping
+    /// bug in the caller, never a consequence of peer input.
     pub fn advance(&mut self, mut n: usize) {
         assert!(n <= self.len, "advance past the end of the send queue");
         self.len -= n;

@@ -16,6 +16,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 
 use mio::Interest;
@@ -29,6 +30,7 @@ use crate::handler::Handler;
 use crate::reactor::core::{Core, Entry};
 use crate::reactor::schedule::TimerTask;
 use crate::reactor::token::ListenerId;
+use crate::sys;
 
 /// Options of a listener and of the connections it accepts.
 ///
@@ -290,12 +292,19 @@ impl<S: 'static> Core<S> {
             }
             match l.socket.accept() {
                 Ok((stream, _peer)) => {
-                    l.open += 1;
                     l.backoff_ms = RETRY_MIN_MS;
-                    let handler = (l.factory)();
+                    self.metrics.accepted.bump(1);
+                    // A factory that panics costs only this connection.
+                    let made = panic::catch_unwind(AssertUnwindSafe(&mut l.factory));
+                    let Ok(handler) = made else {
+                        log::error!("{:?}: handler factory panicked; connection dropped", l.id);
+                        self.metrics.panics.bump(1);
+                        let _ = sys::set_abortive_close(&stream);
+                        continue;
+                    };
+                    l.open += 1;
                     let origin = Origin::Accepted(l.id);
                     let opts = l.conn_opts.clone();
-                    self.metrics.accepted.bump(1);
                     self.open_accepted(state, stream, opts, handler, origin);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
