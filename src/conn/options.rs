@@ -90,7 +90,9 @@ pub struct ConnOptions {
     /// when nothing was received for this long.
     pub idle_timeout: Option<Duration>,
     /// Abort the connection ([`CloseReason::WriteStall`](crate::CloseReason::WriteStall))
-    /// when queued bytes made no progress for this long.
+    /// when queued bytes made no progress for this long. Off by default;
+    /// without it (or `user_timeout`), a peer that stops reading holds a
+    /// connection with queued bytes, even a closing one, indefinitely.
     pub write_stall_timeout: Option<Duration>,
 }
 

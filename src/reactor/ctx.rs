@@ -266,6 +266,12 @@ impl<'a, S: 'static> Ctx<'a, S> {
     /// Input that arrives and is left unread when the socket closes makes
     /// the kernel send RST, which can destroy data the peer has not read
     /// yet; use `linger_close` when the peer may still be sending.
+    ///
+    /// The flush waits for the peer to read. A peer that never reads keeps
+    /// the connection in [`ConnState::Closing`] until
+    /// [`write_stall_timeout`](crate::ConnOptions::write_stall_timeout) or
+    /// [`user_timeout`](crate::ConnOptions::user_timeout) ends it: set one
+    /// of them on servers that face untrusted clients.
     pub fn close(&mut self) {
         let _ = self.this().close();
     }
