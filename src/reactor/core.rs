@@ -407,12 +407,7 @@ impl<S: 'static> Core<S> {
         conn.flags.remove(Flags::QUEUED);
         match conn.state {
             ConnState::Closed => return,
-            ConnState::Connecting => {
-                if conn.pending.is_none() {
-                    self.finish_connect(state, slot);
-                }
-                return self.apply_pending(state, slot);
-            }
+            ConnState::Connecting => return self.process_connecting(state, slot),
             _ => {}
         }
         if conn.has_work() {
@@ -435,6 +430,21 @@ impl<S: 'static> Core<S> {
             self.check_error_while_idle(state, slot);
         }
         self.apply_pending(state, slot);
+    }
+
+    /// A connection still connecting: first what its handler asked for
+    /// (close abandons the attempt, other requests wait for the handshake),
+    /// then the handshake's outcome, if an event told it. Both, in this
+    /// order: the event that ends the handshake comes only once (edge
+    /// triggered), so a request queued in the same turn must not hide it.
+    fn process_connecting(&mut self, state: &mut S, slot: usize) {
+        self.apply_pending(state, slot);
+        if self
+            .conn(slot)
+            .is_some_and(|c| c.state == ConnState::Connecting)
+        {
+            self.finish_connect(state, slot);
+        }
     }
 
     /// An error event on a connection that neither reads (paused, input

@@ -1,0 +1,132 @@
+//! `examples/client.rs` as a user runs it, as a process: it echoes stdin
+//! through a server and exits 0 after the server's clean close, and a
+//! refused connect ends with `connect failed: refused` and a non-zero exit.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use common::PATIENCE;
+
+/// The client example's binary, next to this test's own directory
+/// (`cargo test` builds the examples); built here, once, if it is missing
+/// (when only this test target was selected).
+fn client_binary() -> PathBuf {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY
+        .get_or_init(|| {
+            let deps = std::env::current_exe().expect("test binary path");
+            let profile_dir = deps
+                .parent()
+                .and_then(|d| d.parent())
+                .expect("target profile directory");
+            let binary = profile_dir.join("examples").join("client");
+            if !binary.exists() {
+                let built = Command::new(env!("CARGO"))
+                    .args(["build", "--example", "client"])
+                    .status()
+                    .expect("run cargo build");
+                assert!(built.success(), "cargo build --example client failed");
+            }
+            binary
+        })
+        .clone()
+}
+
+/// Waits for the child to exit, within `PATIENCE`, and collects its output.
+fn finish(mut child: Child) -> Output {
+    let deadline = Instant::now() + PATIENCE;
+    while child.try_wait().expect("wait for the client").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the client did not exit within {PATIENCE:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.wait_with_output().expect("client output")
+}
+
+/// A blocking echo peer for one connection: echoes until the client's FIN,
+/// then closes (a clean close the client must report as success).
+fn echo_once() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().expect("accept");
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => stream.write_all(&buf[..n]).expect("echo"),
+            }
+        }
+    });
+    addr
+}
+
+#[test]
+fn stdin_goes_through_the_server_and_back_and_a_clean_close_exits_zero() {
+    let addr = echo_once();
+    let mut child = Command::new(client_binary())
+        .arg(addr.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the client");
+    let input = b"hello\nworld\n".repeat(1000);
+    let mut stdin = child.stdin.take().expect("client stdin");
+    stdin.write_all(&input).expect("write to the client");
+    drop(stdin); // end of input: the client shuts its write side
+    let out = finish(child);
+    assert!(
+        out.status.success(),
+        "exit {:?}, stderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout.len(), input.len(), "every byte came back");
+    assert!(out.stdout == input, "the bytes came back in order");
+}
+
+#[test]
+fn a_refused_connect_prints_the_classified_error_and_exits_non_zero() {
+    // A port that was free a moment ago: nothing listens there.
+    let addr = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port");
+    let child = Command::new(client_binary())
+        .args([&addr.to_string(), "--timeout", "5s"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the client");
+    let out = finish(child);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    assert!(
+        stderr.contains("connect failed: refused"),
+        "stderr: {stderr}"
+    );
+}
+
+#[test]
+fn a_bad_command_line_is_a_usage_error() {
+    let child = Command::new(client_binary())
+        .args(["127.0.0.1:1", "--timeout", "soon"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the client");
+    let out = finish(child);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
+    assert!(stderr.contains("bad duration soon"), "stderr: {stderr}");
+}
