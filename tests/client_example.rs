@@ -12,6 +12,7 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use common::PATIENCE;
+use socket2::{Domain, Socket, Type};
 
 /// The client example's binary, next to this test's own directory
 /// (`cargo test` builds the examples); built here, once, if it is missing
@@ -49,6 +50,18 @@ fn finish(mut child: Child) -> Output {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     child.wait_with_output().expect("client output")
+}
+
+/// Runs the client with `args` and empty stdin, to its end.
+fn run_without_input(args: &[&str]) -> Output {
+    let child = Command::new(client_binary())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the client");
+    finish(child)
 }
 
 /// A blocking echo peer for one connection: echoes until the client's FIN,
@@ -96,18 +109,18 @@ fn stdin_goes_through_the_server_and_back_and_a_clean_close_exits_zero() {
 
 #[test]
 fn a_refused_connect_prints_the_classified_error_and_exits_non_zero() {
-    // A port that was free a moment ago: nothing listens there.
-    let addr = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port");
-    let child = Command::new(client_binary())
-        .args([&addr.to_string(), "--timeout", "5s"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the client");
-    let out = finish(child);
+    // A socket bound but not listening holds the port for the test, so
+    // nothing can listen there meanwhile: SYNs to it get RST.
+    let holder = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+    holder
+        .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .expect("bind");
+    let addr = holder
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .expect("addr");
+    let out = run_without_input(&[&addr.to_string(), "--timeout", "5s"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
     assert!(
@@ -118,14 +131,7 @@ fn a_refused_connect_prints_the_classified_error_and_exits_non_zero() {
 
 #[test]
 fn a_bad_command_line_is_a_usage_error() {
-    let child = Command::new(client_binary())
-        .args(["127.0.0.1:1", "--timeout", "soon"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the client");
-    let out = finish(child);
+    let out = run_without_input(&["127.0.0.1:1", "--timeout", "soon"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
     assert!(stderr.contains("bad duration soon"), "stderr: {stderr}");
