@@ -20,6 +20,7 @@ use crate::conn::state::ConnState;
 use crate::conn::{Conn, Flags};
 use crate::error::{Error, Result};
 use crate::reactor::core::{Core, SCRATCH_SIZE};
+use crate::reactor::dispatch::Call;
 use crate::reactor::token::ConnId;
 use crate::sys;
 
@@ -74,6 +75,33 @@ impl<S> Conn<S> {
     }
 }
 
+impl<S> Conn<S> {
+    /// One read of the read loop: into the shared `scratch` buffer when
+    /// nothing is buffered or the input is discarded, else appended to the
+    /// connection's own buffer. Says which, with the outcome.
+    #[inline]
+    fn recv(
+        &mut self,
+        scratch: &mut BytesMut,
+        discard: bool,
+        budget: usize,
+    ) -> (bool, io::Result<usize>) {
+        let from_scratch = discard || self.input.is_empty();
+        let received = if from_scratch {
+            recv_once(self.fd, &mut self.flags, scratch, SCRATCH_SIZE, budget)
+        } else {
+            recv_once(
+                self.fd,
+                &mut self.flags,
+                &mut self.input,
+                APPEND_CHUNK,
+                budget,
+            )
+        };
+        (from_scratch, received)
+    }
+}
+
 /// One `recv` appended to `buf` (at least `chunk` bytes of room, at most
 /// `budget` bytes read), updating the readiness flags: a short read proves
 /// the socket drained unless a FIN or error waits behind the data.
@@ -111,19 +139,63 @@ pub(crate) enum ReadEnd {
 impl<S: 'static> Core<S> {
     /// Reads while the socket is readable, the handler accepts input and the
     /// budget lasts; a connection that used its budget is deferred to the
-    /// next turn. `scratch` is the reactor's shared read buffer, empty.
+    /// next turn. `scratch` is the reactor's shared read buffer, empty. The
+    /// caller has applied what the handler asked for (`apply_pending`).
     pub(crate) fn read_ready(
         &mut self,
         state: &mut S,
         slot: usize,
         scratch: &mut BytesMut,
     ) -> ReadEnd {
-        let mut budget = None;
+        let Some(mut conn) = conn_at!(self, slot) else {
+            return ReadEnd::Settled;
+        };
+        let mut budget = conn.opts.read_budget;
         for _ in 0..MAX_READS_PER_TURN {
-            let now = self.clock.now();
-            let Some(mut conn) = conn_at!(self, slot) else {
+            match conn.next_step() {
+                Step::Stop if conn.flags.has(Flags::ERROR_SEEN) => return ReadEnd::Unsettled,
+                Step::Stop => return ReadEnd::Settled,
+                Step::Redeliver => self.deliver_own(state, slot),
+                Step::Read(discard) => {
+                    let (from_scratch, received) = conn.recv(scratch, discard, budget);
+                    let n = match received {
+                        Ok(0) => {
+                            self.peer_finished(state, slot);
+                            return ReadEnd::Unsettled;
+                        }
+                        Ok(n) => n,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            return ReadEnd::Unsettled;
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) => {
+                            self.fail(state, slot, e);
+                            return ReadEnd::Unsettled;
+                        }
+                    };
+                    budget -= n.min(budget);
+                    conn.last_read = self.clock.now();
+                    conn.stats.bytes_in += n as u64;
+                    self.metrics.bytes_in.bump(n as u64);
+                    if discard {
+                        scratch.clear();
+                    } else if from_scratch {
+                        let call = conn.begin_call();
+                        if self.deliver_scratch(state, slot, call, scratch) {
+                            return ReadEnd::Settled;
+                        }
+                    } else {
+                        self.deliver_own(state, slot);
+                    }
+                }
+            }
+            let Some(c) = conn_at!(self, slot) else {
                 return ReadEnd::Settled;
             };
+            conn = c;
+            if budget == 0 {
+                break;
+            }
             if conn.has_work() {
                 // What the last callback asked for applies before reading on.
                 self.apply_pending(state, slot);
@@ -132,71 +204,29 @@ impl<S: 'static> Core<S> {
                 };
                 conn = c;
             }
-            let budget = budget.get_or_insert(conn.opts.read_budget);
-            let discard = match conn.next_step() {
-                Step::Stop if conn.flags.has(Flags::ERROR_SEEN) => return ReadEnd::Unsettled,
-                Step::Stop => return ReadEnd::Settled,
-                Step::Redeliver => {
-                    self.deliver_own(state, slot);
-                    continue;
-                }
-                Step::Read(discard) => discard,
-            };
-            let from_scratch = discard || conn.input.is_empty();
-            let (fd, flags) = (conn.fd, &mut conn.flags);
-            let received = if from_scratch {
-                recv_once(fd, flags, scratch, SCRATCH_SIZE, *budget)
-            } else {
-                recv_once(fd, flags, &mut conn.input, APPEND_CHUNK, *budget)
-            };
-            let n = match received {
-                Ok(0) => {
-                    self.peer_finished(state, slot);
-                    return ReadEnd::Unsettled;
-                }
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadEnd::Unsettled,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    self.fail(state, slot, e);
-                    return ReadEnd::Unsettled;
-                }
-            };
-            *budget -= n.min(*budget);
-            conn.last_read = now;
-            conn.stats.bytes_in += n as u64;
-            self.metrics.bytes_in.bump(n as u64);
-            if discard {
-                scratch.clear();
-            } else if from_scratch {
-                if self.deliver_scratch(state, slot, scratch) {
-                    return ReadEnd::Settled;
-                }
-            } else {
-                self.deliver_own(state, slot);
-            }
-            if *budget == 0 {
-                break;
-            }
         }
         // Budget spent with the socket still readable: come back next turn.
-        if self
-            .conn(slot)
-            .is_some_and(|c| c.flags.has(Flags::READABLE))
-        {
+        if conn.flags.has(Flags::READABLE) {
             self.defer(slot);
         }
         ReadEnd::Unsettled
     }
 
-    /// Hands the bytes read into the scratch buffer to `on_read`; what the
+    /// Hands the bytes read into the scratch buffer to `on_read` (through
+    /// `call`, the connection's handler taken out by the caller); what the
     /// handler leaves is copied into a buffer of the connection's own (the
     /// scratch buffer must be free for the next connection). What the
     /// handler asked for is applied by the caller. Returns whether the read
     /// loop is over and settled (see [`Conn::is_settled`]).
-    fn deliver_scratch(&mut self, state: &mut S, slot: usize, scratch: &mut BytesMut) -> bool {
-        let settled = self
-            .dispatch(state, slot, |h, ctx| h.on_read(ctx, scratch))
+    fn deliver_scratch(
+        &mut self,
+        state: &mut S,
+        slot: usize,
+        call: Option<Call<S>>,
+        scratch: &mut BytesMut,
+    ) -> bool {
+        let settled = call
+            .and_then(|call| self.run_call(state, slot, call, |h, ctx| h.on_read(ctx, scratch)))
             .is_some_and(|conn| conn.is_settled());
         if !scratch.is_empty() {
             let mut own = self.take_input_buf();

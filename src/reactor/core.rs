@@ -419,6 +419,7 @@ impl<S: 'static> Core<S> {
         }
         if conn.flags.has(Flags::WRITABLE) && !conn.send.is_empty() && conn.state.flushes() {
             self.flush(state, slot);
+            self.apply_pending(state, slot);
         }
         if self.read_ready(state, slot, scratch) == ReadEnd::Settled {
             return;

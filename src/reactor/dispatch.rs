@@ -10,6 +10,26 @@ use crate::handler::Handler;
 use crate::metrics::Metrics;
 use crate::reactor::core::Core;
 use crate::reactor::ctx::Ctx;
+use crate::reactor::token::ConnId;
+
+/// A handler taken out of its connection for one callback.
+pub(crate) struct Call<S: 'static> {
+    id: ConnId,
+    handler: Box<dyn Handler<S>>,
+}
+
+impl<S: 'static> Conn<S> {
+    /// Takes the handler out for a callback (`None` while one of its
+    /// callbacks runs).
+    #[inline]
+    pub(crate) fn begin_call(&mut self) -> Option<Call<S>> {
+        let handler = self.handler.take()?;
+        Some(Call {
+            id: self.id,
+            handler,
+        })
+    }
+}
 
 impl<S: 'static> Core<S> {
     /// Calls `f` with the handler and a context of the connection in `slot`.
@@ -21,9 +41,24 @@ impl<S: 'static> Core<S> {
     where
         F: FnOnce(&mut dyn Handler<S>, &mut Ctx<'_, S>),
     {
-        let conn = self.conn_mut(slot)?;
-        let mut handler = conn.handler.take()?;
-        let id = conn.id;
+        let call = self.conn_mut(slot)?.begin_call()?;
+        self.run_call(state, slot, call, f)
+    }
+
+    /// [`dispatch`](Self::dispatch) for a caller that holds the connection
+    /// and took its handler out already ([`Conn::begin_call`]).
+    #[inline]
+    pub(crate) fn run_call<F>(
+        &mut self,
+        state: &mut S,
+        slot: usize,
+        call: Call<S>,
+        f: F,
+    ) -> Option<&mut Conn<S>>
+    where
+        F: FnOnce(&mut dyn Handler<S>, &mut Ctx<'_, S>),
+    {
+        let Call { id, mut handler } = call;
         let started = Metrics::callback_started(self.time_callbacks);
         let outcome = {
             let mut ctx = Ctx::new(self, state, id);
