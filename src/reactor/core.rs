@@ -67,10 +67,11 @@ impl ReadyQueue {
 /// event (input, nothing else) is told apart with fewer tests.
 #[inline]
 fn readiness(event: &mio::event::Event) -> Flags {
-    let hangup = event.is_read_closed() || event.is_error();
-    if event.is_readable() && !hangup && !event.is_writable() {
+    // Tests of the event's bits, cheapest and most decisive first.
+    if !event.is_writable() && !event.is_error() && !event.is_read_closed() && event.is_readable() {
         return Flags::READABLE;
     }
+    let hangup = event.is_read_closed() || event.is_error();
     let mut f = Flags::default();
     if event.is_readable() || hangup {
         f.insert(Flags::READABLE);
@@ -371,9 +372,9 @@ impl<S: 'static> Core<S> {
         let slot = key.slot();
         match self.entries.get_mut(slot) {
             Some(Entry::Conn(c)) if c.id.0 == key => {
-                c.flags.insert(readiness(event));
-                if !c.flags.has(Flags::QUEUED) {
-                    c.flags.insert(Flags::QUEUED);
+                let was = c.flags;
+                c.flags.insert(readiness(event) | Flags::QUEUED);
+                if !was.has(Flags::QUEUED) {
                     self.ready.push(slot);
                 }
             }
