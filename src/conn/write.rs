@@ -19,7 +19,7 @@ use crate::conn::state::ConnState;
 use crate::conn::{Conn, Flags, Intent};
 use crate::error::{Error, Result};
 use crate::reactor::connector::close_parked;
-use crate::reactor::core::{Core, conn_by_id};
+use crate::reactor::core::{Core, conn_by_id, own_conn_by_id};
 use crate::reactor::token::ConnId;
 use crate::sys;
 
@@ -42,21 +42,38 @@ impl<S: 'static> Core<S> {
     /// `send(&[u8])` on connection `id`.
     #[inline]
     pub(crate) fn send_slice(&mut self, id: ConnId, data: &[u8]) -> Result<()> {
-        self.send_payload(id, Payload::Slice(data))
+        self.send_payload(id, false, Payload::Slice(data))
     }
 
     /// `send_bytes(Bytes)` on connection `id`.
     pub(crate) fn send_shared(&mut self, id: ConnId, data: Bytes) -> Result<()> {
-        self.send_payload(id, Payload::Shared(data))
+        self.send_payload(id, false, Payload::Shared(data))
+    }
+
+    /// [`send_slice`](Self::send_slice) from the connection's own callback
+    /// (`Ctx::send`): its id needs no check that it is of this reactor.
+    #[inline]
+    pub(crate) fn send_own_slice(&mut self, id: ConnId, data: &[u8]) -> Result<()> {
+        self.send_payload(id, true, Payload::Slice(data))
+    }
+
+    /// [`send_shared`](Self::send_shared) from the connection's own callback.
+    pub(crate) fn send_own_shared(&mut self, id: ConnId, data: Bytes) -> Result<()> {
+        self.send_payload(id, true, Payload::Shared(data))
     }
 
     /// The common send, inlined into handlers: an open connection with
     /// nothing queued writes straight to the kernel. Everything else (a
     /// queue to join, a closed or connecting connection, the cap, errors)
-    /// goes through [`send_checked`](Self::send_checked).
+    /// goes through [`send_checked`](Self::send_checked). `own`: `id` is
+    /// the running callback's own (see [`own_conn_by_id`]).
     #[inline]
-    fn send_payload(&mut self, id: ConnId, data: Payload<'_>) -> Result<()> {
-        let (slot, conn) = conn_by_id(&mut self.entries, self.index, id)?;
+    fn send_payload(&mut self, id: ConnId, own: bool, data: Payload<'_>) -> Result<()> {
+        let (slot, conn) = if own {
+            own_conn_by_id(&mut self.entries, id)?
+        } else {
+            conn_by_id(&mut self.entries, self.index, id)?
+        };
         let len = data.as_slice().len();
         let direct = conn.send.is_empty()
             && matches!(conn.state, ConnState::Open | ConnState::ReadClosed)

@@ -319,6 +319,16 @@ pub(crate) fn conn_by_id<S>(
     if id.0.reactor() != reactor {
         return Err(Error::ForeignConn);
     }
+    own_conn_by_id(entries, id)
+}
+
+/// [`conn_by_id`] for an id known to be of this reactor: the running
+/// callback's own (a context is only made for a connection of its reactor).
+#[inline]
+pub(crate) fn own_conn_by_id<S>(
+    entries: &mut Slab<Entry<S>>,
+    id: ConnId,
+) -> Result<(usize, &mut Conn<S>)> {
     let slot = id.0.slot();
     match entries.get_mut(slot) {
         Some(Entry::Conn(c)) if c.id == id => Ok((slot, c)),

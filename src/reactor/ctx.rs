@@ -251,13 +251,13 @@ impl<'a, S: 'static> Ctx<'a, S> {
     /// [`Error::QueueFull`] past the hard cap (nothing sent).
     #[inline]
     pub fn send(&mut self, data: &[u8]) -> Result<()> {
-        self.rc.core.send_slice(self.id, data)
+        self.rc.core.send_own_slice(self.id, data)
     }
 
     /// Sends `data` without copying it (what the kernel does not take is
     /// queued by reference).
     pub fn send_bytes(&mut self, data: Bytes) -> Result<()> {
-        self.rc.core.send_shared(self.id, data)
+        self.rc.core.send_own_shared(self.id, data)
     }
 
     /// Stops reading, flushes the queue, then closes (FIN). With the
