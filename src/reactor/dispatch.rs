@@ -58,8 +58,44 @@ impl<S: 'static> Core<S> {
     where
         F: FnOnce(&mut dyn Handler<S>, &mut Ctx<'_, S>),
     {
+        if self.time_callbacks {
+            return self.run_timed_call(state, slot, call, f);
+        }
+        self.call_guarded(false, state, slot, call, f)
+    }
+
+    /// [`run_call`](Self::run_call) with callback timing on (kept out of
+    /// line: the usual call tests the setting once).
+    #[inline(never)]
+    fn run_timed_call<F>(
+        &mut self,
+        state: &mut S,
+        slot: usize,
+        call: Call<S>,
+        f: F,
+    ) -> Option<&mut Conn<S>>
+    where
+        F: FnOnce(&mut dyn Handler<S>, &mut Ctx<'_, S>),
+    {
+        self.call_guarded(true, state, slot, call, f)
+    }
+
+    /// Runs the callback under `catch_unwind` (timed if `timed`) and puts
+    /// the handler back.
+    #[inline(always)]
+    fn call_guarded<F>(
+        &mut self,
+        timed: bool,
+        state: &mut S,
+        slot: usize,
+        call: Call<S>,
+        f: F,
+    ) -> Option<&mut Conn<S>>
+    where
+        F: FnOnce(&mut dyn Handler<S>, &mut Ctx<'_, S>),
+    {
         let Call { id, mut handler } = call;
-        let started = Metrics::callback_started(self.time_callbacks);
+        let started = Metrics::callback_started(timed);
         let outcome = {
             let mut ctx = Ctx::new(self, state, id);
             panic::catch_unwind(AssertUnwindSafe(|| f(handler.as_mut(), &mut ctx)))
