@@ -86,6 +86,12 @@ impl Flags {
         self.0 &= !f.0;
     }
 
+    /// Those of `f` that are set.
+    #[inline]
+    pub(crate) fn masked(self, f: Flags) -> Flags {
+        Flags(self.0 & f.0)
+    }
+
     /// Clears `f` and says whether it was set.
     #[inline]
     pub(crate) fn take(&mut self, f: Flags) -> bool {
@@ -273,6 +279,7 @@ impl<S> Conn<S> {
 
 impl std::ops::BitOr for Flags {
     type Output = Flags;
+    #[inline]
     fn bitor(self, rhs: Flags) -> Flags {
         Flags(self.0 | rhs.0)
     }

@@ -41,22 +41,25 @@ enum Step {
 impl<S> Conn<S> {
     /// Nothing to read or hand back, nothing asked for, no error event: a
     /// read loop that finds this is done, with nothing left to check.
+    /// (`!has_work()` and none of these flags, in one flag test.)
     fn is_settled(&self) -> bool {
-        !self.has_work()
+        self.pending.is_none()
             && !self
                 .flags
-                .has(Flags::READABLE | Flags::REDELIVER | Flags::ERROR_SEEN)
+                .has(Flags::NOTIFICATIONS | Flags::READABLE | Flags::REDELIVER | Flags::ERROR_SEEN)
     }
 
     fn next_step(&mut self) -> Step {
+        // The usual read: open, readable, nothing paused or held back.
+        let held = Flags::READ_PAUSED | Flags::REDELIVER | Flags::INPUT_FULL;
+        if self.state == ConnState::Open
+            && self.flags.masked(Flags::READABLE | held) == Flags::READABLE
+        {
+            return Step::Read(false);
+        }
         // The usual end: drained, and no input to hand back.
         if !self.flags.has(Flags::READABLE | Flags::REDELIVER) {
             return Step::Stop;
-        }
-        // The usual read: open, readable, nothing paused or held back.
-        let held = Flags::READ_PAUSED | Flags::REDELIVER | Flags::INPUT_FULL;
-        if self.state == ConnState::Open && !self.flags.has(held) {
-            return Step::Read(false);
         }
         if self.flags.has(Flags::READ_PAUSED) {
             return Step::Stop;
