@@ -34,8 +34,18 @@ enum Step {
     Stop,
     /// Hand buffered input to the handler again (after a resume).
     Redeliver,
-    /// Read; `true`: to discard what is read (lingering close).
-    Read(bool),
+    Read(Sink),
+}
+
+/// Where the bytes of a read go.
+#[derive(Clone, Copy)]
+enum Sink {
+    /// The shared scratch buffer, handed to `on_read` (nothing is buffered).
+    Scratch,
+    /// Appended to the connection's own buffer, handed to `on_read`.
+    Own,
+    /// The shared scratch buffer, then dropped (lingering close).
+    Discard,
 }
 
 impl<S> Conn<S> {
@@ -55,7 +65,7 @@ impl<S> Conn<S> {
         if self.state == ConnState::Open
             && self.flags.masked(Flags::READABLE | held) == Flags::READABLE
         {
-            return Step::Read(false);
+            return Step::Read(self.delivering_sink());
         }
         // The usual end: drained, and no input to hand back.
         if !self.flags.has(Flags::READABLE | Flags::REDELIVER) {
@@ -74,34 +84,37 @@ impl<S> Conn<S> {
         {
             return Step::Stop;
         }
-        Step::Read(discard)
+        if discard {
+            return Step::Read(Sink::Discard);
+        }
+        Step::Read(self.delivering_sink())
     }
-}
 
-impl<S> Conn<S> {
-    /// One read of the read loop: into the shared `scratch` buffer when
-    /// nothing is buffered or the input is discarded, else appended to the
-    /// connection's own buffer. Says which, with the outcome.
-    #[inline]
-    fn recv(
-        &mut self,
-        scratch: &mut BytesMut,
-        discard: bool,
-        budget: usize,
-    ) -> (bool, io::Result<usize>) {
-        let from_scratch = discard || self.input.is_empty();
-        let received = if from_scratch {
-            recv_once(self.fd, &mut self.flags, scratch, SCRATCH_SIZE, budget)
+    /// Where input for `on_read` is read to: the scratch buffer unless the
+    /// connection keeps a partial message.
+    fn delivering_sink(&self) -> Sink {
+        if self.input.is_empty() {
+            Sink::Scratch
         } else {
-            recv_once(
+            Sink::Own
+        }
+    }
+
+    /// One read of the read loop, into `sink`.
+    #[inline]
+    fn recv(&mut self, scratch: &mut BytesMut, sink: Sink, budget: usize) -> io::Result<usize> {
+        match sink {
+            Sink::Own => recv_once(
                 self.fd,
                 &mut self.flags,
                 &mut self.input,
                 APPEND_CHUNK,
                 budget,
-            )
-        };
-        (from_scratch, received)
+            ),
+            Sink::Scratch | Sink::Discard => {
+                recv_once(self.fd, &mut self.flags, scratch, SCRATCH_SIZE, budget)
+            }
+        }
     }
 }
 
@@ -159,9 +172,8 @@ impl<S: 'static> Core<S> {
                 Step::Stop if conn.flags.has(Flags::ERROR_SEEN) => return ReadEnd::Unsettled,
                 Step::Stop => return ReadEnd::Settled,
                 Step::Redeliver => self.deliver_own(state, slot),
-                Step::Read(discard) => {
-                    let (from_scratch, received) = conn.recv(scratch, discard, budget);
-                    let n = match received {
+                Step::Read(sink) => {
+                    let n = match conn.recv(scratch, sink, budget) {
                         Ok(0) => {
                             self.peer_finished(state, slot);
                             return ReadEnd::Unsettled;
@@ -180,15 +192,15 @@ impl<S: 'static> Core<S> {
                     conn.last_read = self.clock.now();
                     conn.stats.bytes_in += n as u64;
                     self.metrics.bytes_in.bump(n as u64);
-                    if discard {
-                        scratch.clear();
-                    } else if from_scratch {
-                        let call = conn.begin_call();
-                        if self.deliver_scratch(state, slot, call, scratch) {
-                            return ReadEnd::Settled;
+                    match sink {
+                        Sink::Scratch => {
+                            let call = conn.begin_call();
+                            if self.deliver_scratch(state, slot, call, scratch) {
+                                return ReadEnd::Settled;
+                            }
                         }
-                    } else {
-                        self.deliver_own(state, slot);
+                        Sink::Own => self.deliver_own(state, slot),
+                        Sink::Discard => scratch.clear(),
                     }
                 }
             }
