@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::mpsc;
@@ -14,54 +12,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 
+use common::counting_alloc::{self, Counting};
 use common::{PATIENCE, client, wait_until};
 use netloop::bytes::BytesMut;
 use netloop::handler::Echo;
 use netloop::{CloseReason, Ctx, Handler, ListenOptions, MetricsSnapshot, Reactor, ReactorHandle};
-
-/// Counts the allocations of each thread that switched counting on.
-struct Counting;
-
-thread_local! {
-    // Const-initialised and without destructors: using them never
-    // allocates, so the allocator may.
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn count() {
-    if COUNTING.get() {
-        ALLOCATIONS.set(ALLOCATIONS.get() + 1);
-    }
-}
-
-// SAFETY: every method forwards its arguments unchanged to the system
-// allocator, so the caller's guarantees carry over; counting touches only
-// const thread-locals.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
-        // SAFETY: as for the impl: the caller's layout goes to System as is.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count();
-        // SAFETY: as above.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
-        // SAFETY: `ptr` and `layout` come from this allocator, i.e. System.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` and `layout` come from this allocator, i.e. System.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -156,8 +111,7 @@ fn start_counting(server: &Server) {
         .post(move |_| {
             // Confirm first: sending may allocate.
             let _ = tx.send(());
-            ALLOCATIONS.set(0);
-            COUNTING.set(true);
+            counting_alloc::start();
         })
         .expect("reactor runs");
     rx.recv_timeout(PATIENCE)
@@ -170,8 +124,7 @@ fn stop_counting(server: &Server) -> u64 {
     server
         .handle
         .post(move |_| {
-            COUNTING.set(false);
-            let _ = tx.send(ALLOCATIONS.get());
+            let _ = tx.send(counting_alloc::stop());
         })
         .expect("reactor runs");
     rx.recv_timeout(PATIENCE)

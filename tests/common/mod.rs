@@ -6,6 +6,7 @@
 //! opened got exactly one `on_close` (and nothing after it).
 #![allow(dead_code)]
 
+pub mod counting_alloc;
 pub mod inline;
 pub mod procfs;
 
