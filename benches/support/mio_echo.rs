@@ -36,13 +36,17 @@ pub struct Server {
     conns: Slab<Conn>,
     buf: Vec<u8>,
     stop: Arc<AtomicBool>,
+    /// Shared with the [`Stopper`]: the waker's eventfd must outlive a
+    /// stop, or closing it would take the pending wake-up out of epoll's
+    /// ready list before the loop sees it (the loop would sleep forever).
+    _waker: Arc<Waker>,
     served: usize,
 }
 
 /// Stops a [`Server`] from another thread.
 pub struct Stopper {
     stop: Arc<AtomicBool>,
-    waker: Waker,
+    waker: Arc<Waker>,
 }
 
 impl Stopper {
@@ -58,7 +62,7 @@ impl Server {
         let mut listener = TcpListener::from_std(listener);
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
-        let waker = Waker::new(poll.registry(), WAKER)?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let stop = Arc::new(AtomicBool::new(false));
         let server = Server {
             poll,
@@ -66,6 +70,7 @@ impl Server {
             conns: Slab::new(),
             buf: vec![0; READ_BUF],
             stop: stop.clone(),
+            _waker: waker.clone(),
             served: 0,
         };
         Ok((server, Stopper { stop, waker }))
