@@ -43,6 +43,7 @@ measure() {
         [ -e "$READY" ] && break
         sleep 0.05
     done
+    [ -e "$READY" ] || { echo "the $1 server did not start" >&2; exit 1; }
     "$BIN/idle_memory" --role clients --conns "$2" --addr "$ADDR" &
     client=$!
     wait "$server"

@@ -51,12 +51,11 @@ enum Sink {
 impl<S> Conn<S> {
     /// Nothing to read or hand back, nothing asked for, no error event: a
     /// read loop that finds this is done, with nothing left to check.
-    /// (`!has_work()` and none of these flags, in one flag test.)
     fn is_settled(&self) -> bool {
-        self.pending.is_none()
+        !self.has_work()
             && !self
                 .flags
-                .has(Flags::NOTIFICATIONS | Flags::READABLE | Flags::REDELIVER | Flags::ERROR_SEEN)
+                .has(Flags::READABLE | Flags::REDELIVER | Flags::ERROR_SEEN)
     }
 
     fn next_step(&mut self) -> Step {
