@@ -119,7 +119,7 @@ fn server(args: &Args, addr: SocketAddr, conns: usize) -> io::Result<()> {
 fn spawn_netloop(addr: SocketAddr) -> io::Result<netloop::ReactorHandle> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let ran = support::netloop_echo::run(addr, false, |_, reactor| {
+        let ran = support::netloop_echo::run(addr, false, Duration::ZERO, |_, reactor| {
             let _ = tx.send(reactor.handle());
         });
         if let Err(e) = ran {

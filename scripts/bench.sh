@@ -12,6 +12,10 @@
 # syscall counts (skipped without it). Syscalls per message are counted over
 # a whole client run minus a run that only connects and closes, so setup and
 # teardown cancel out.
+#
+# CONTENDERS="netloop tokio mio" (the default) picks the servers; the first
+# is compared with the others. netloop_delayN is the netloop server slowed
+# by a busy-wait of N ns per read (an experiment: see README, Performance).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -30,7 +34,8 @@ declare -A SPEC=(
 ORDER=(pingpong_1 pingpong_100 pingpong_1000 pipelined_100x16 bulk_10x64KiB churn_10)
 SCENARIOS=("$@")
 [ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=("${ORDER[@]}")
-CONTENDERS=(netloop tokio mio)
+read -r -a CONTENDERS <<<"${CONTENDERS:-netloop tokio mio}"
+FIRST=${CONTENDERS[0]}
 HAVE_PERF=0
 if perf stat -e raw_syscalls:sys_enter -x, -o /dev/null -- true 2>/dev/null; then
     HAVE_PERF=1
@@ -80,10 +85,10 @@ med() { # med SCENARIO CONTENDER COLUMN-INDEX
 
 echo "# load average at end: $(load_average)"
 echo "# medians over $ROUNDS rounds"
-printf "%-18s %-8s %12s %9s %11s %9s %8s %8s %8s\n" scenario server msgs/s MiB/s cpu_ns/msg sys/msg p50_us p99_us p999_us
+printf "%-18s %-16s %12s %9s %11s %9s %8s %8s %8s\n" scenario server msgs/s MiB/s cpu_ns/msg sys/msg p50_us p99_us p999_us
 for scenario in "${SCENARIOS[@]}"; do
     for contender in "${CONTENDERS[@]}"; do
-        printf "%-18s %-8s" "$scenario" "$contender"
+        printf "%-18s %-16s" "$scenario" "$contender"
         for i in "${!COLS[@]}"; do
             printf " %*s" $((i == 0 ? 12 : i == 2 ? 11 : 8)) "$(med "$scenario" "$contender" "$i")"
         done
@@ -91,13 +96,16 @@ for scenario in "${SCENARIOS[@]}"; do
     done
 done
 echo
-echo "# ratios of medians, netloop / other (msgs/s: higher is better; cpu and syscalls: lower is better)"
-printf "%-18s %-8s %8s %11s %9s\n" scenario vs msgs/s cpu/msg sys/msg
+echo "# $FIRST / other: ratio of the medians, and (paired) the median of the per-round ratios"
+echo "# (msgs/s: higher is better; cpu and syscalls: lower is better)"
+printf "%-18s %-26s %8s %11s %9s %13s %11s\n" scenario vs msgs/s cpu/msg sys/msg paired-cpu paired-sys
 for scenario in "${SCENARIOS[@]}"; do
-    for other in tokio mio; do
-        printf "%-18s %-8s" "$scenario" "$other"
-        printf " %8s" "$(ratio "$(med "$scenario" netloop 0)" "$(med "$scenario" "$other" 0)")"
-        printf " %11s" "$(ratio "$(med "$scenario" netloop 2)" "$(med "$scenario" "$other" 2)")"
-        printf " %9s\n" "$(ratio "$(med "$scenario" netloop 3)" "$(med "$scenario" "$other" 3)")"
+    for other in "${CONTENDERS[@]:1}"; do
+        printf "%-18s %-26s" "$scenario" "$FIRST / $other"
+        printf " %8s" "$(ratio "$(med "$scenario" "$FIRST" 0)" "$(med "$scenario" "$other" 0)")"
+        printf " %11s" "$(ratio "$(med "$scenario" "$FIRST" 2)" "$(med "$scenario" "$other" 2)")"
+        printf " %9s" "$(ratio "$(med "$scenario" "$FIRST" 3)" "$(med "$scenario" "$other" 3)")"
+        printf " %13s" "$(paired_ratio "$RESULTS" "$scenario" "$FIRST" "$other" 3)"
+        printf " %11s\n" "$(paired_ratio "$RESULTS" "$scenario" "$FIRST" "$other" 4)"
     done
 done

@@ -29,8 +29,9 @@ echo "# $(date -u +%FT%TZ) conns=$CONNS depth=$DEPTH size=64 messages=$SHORT/$LO
 # instructions CONTENDER MESSAGES: the server's total instruction count.
 instructions() {
     local file="$OUT/$1.$2"
+    # shellcheck disable=SC2046 # server_args is a list of words
     taskset -c "$SERVER_CPU" valgrind --tool=callgrind --callgrind-out-file="$file" \
-        "$(server_bin "$1")" --addr "$ADDR" --exit-when-idle 2>"$file.log" &
+        "$(server_bin "$1")" --addr "$ADDR" $(server_args "$1") --exit-when-idle 2>"$file.log" &
     SERVER_PID=$!
     wait_listening
     pingpong --conns "$CONNS" --size 64 --depth "$DEPTH" --messages "$2" >/dev/null

@@ -13,9 +13,20 @@ build() {
     cargo build --release --quiet --examples
 }
 
-# The echo server binary of a contender.
+# The echo server binary of a contender (netloop_delayN: the netloop
+# server with --delay-ns N, an experiment on batching).
 server_bin() {
-    echo "$BIN/echo_$1"
+    case $1 in
+    netloop_delay*) echo "$BIN/echo_netloop" ;;
+    *) echo "$BIN/echo_$1" ;;
+    esac
+}
+
+# The extra arguments a contender's server takes.
+server_args() {
+    case $1 in
+    netloop_delay*) echo "--delay-ns ${1#netloop_delay}" ;;
+    esac
 }
 
 # Waits until something listens on $PORT (without connecting to it: a
@@ -46,7 +57,9 @@ wait_closed() {
 start_server() {
     local contender=$1
     shift
-    taskset -c "$SERVER_CPU" "$(server_bin "$contender")" --addr "$ADDR" "$@" &
+    # shellcheck disable=SC2046 # server_args is a list of words
+    taskset -c "$SERVER_CPU" "$(server_bin "$contender")" --addr "$ADDR" \
+        $(server_args "$contender") "$@" &
     SERVER_PID=$!
     wait_listening
 }
@@ -74,6 +87,18 @@ median() {
             if (NR == 0) { print "nan"; exit }
             if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2
         }'
+}
+
+# paired_ratio FILE SCENARIO A B COLUMN: the median over rounds of A / B
+# within the same round (lines "scenario contender round values...";
+# COLUMN counts from 1 at the first value). Both ran in the same minute of
+# a noisy machine, so this ratio moves less than a ratio of medians.
+paired_ratio() {
+    awk -v s="$2" -v a="$3" -v b="$4" -v k="$(($5 + 3))" '
+        $1 == s && $2 == a { x[$3] = $k }
+        $1 == s && $2 == b { y[$3] = $k }
+        END { for (r in x) if ((r in y) && x[r] != "nan" && y[r] + 0 > 0) print x[r] / y[r] }' "$1" |
+        median | awk '{ if ($1 == "nan") print "-"; else printf "%.2f", $1 }'
 }
 
 # ratio A B: A / B with two decimals.

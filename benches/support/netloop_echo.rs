@@ -4,22 +4,31 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
+use netloop::bytes::BytesMut;
 use netloop::handler::Echo;
-use netloop::{ListenOptions, Reactor};
+use netloop::{Ctx, Handler, ListenOptions, Reactor};
 
 use super::Running;
 
 /// Runs an echo server on this thread: until stopped through a handle, or
 /// (with `exit_when_idle`) until the last connection closed after at least
-/// one was served. `ready` gets the bound address.
+/// one was served. `ready` gets the bound address. A non-zero `delay` makes
+/// every read busy-wait that long before echoing (see [`Delayed`]).
 pub fn run(
     addr: SocketAddr,
     exit_when_idle: bool,
+    delay: Duration,
     ready: impl FnOnce(SocketAddr, &mut Reactor),
 ) -> io::Result<()> {
     let mut reactor = Reactor::new()?;
-    let listener = reactor.listen(addr, ListenOptions::default(), || Echo)?;
+    let options = ListenOptions::default();
+    let listener = if delay.is_zero() {
+        reactor.listen(addr, options, || Echo)?
+    } else {
+        reactor.listen(addr, options, move || Delayed { delay })?
+    };
     ready(reactor.listener_addr(listener)?, &mut reactor);
     if !exit_when_idle {
         reactor.run()?;
@@ -37,7 +46,7 @@ pub fn spawn() -> io::Result<Running> {
     let (tx, rx) = std::sync::mpsc::channel();
     let thread = std::thread::spawn(move || {
         let any = SocketAddr::from(([127, 0, 0, 1], 0));
-        let sent = run(any, false, |addr, reactor| {
+        let sent = run(any, false, Duration::ZERO, |addr, reactor| {
             let _ = tx.send(Ok((addr, reactor.handle())));
         });
         if let Err(e) = sent {
@@ -54,4 +63,23 @@ pub fn spawn() -> io::Result<Running> {
         }),
         thread,
     ))
+}
+
+/// An experiment, not a contender: [`Echo`] made slower by a busy-wait of
+/// `delay` per read, to show how a server's speed relative to its load
+/// generator moves how many connections each `epoll_wait` returns (a
+/// slower server finds more of them ready, so it makes fewer calls per
+/// message).
+struct Delayed {
+    delay: Duration,
+}
+
+impl Handler for Delayed {
+    fn on_read(&mut self, ctx: &mut Ctx<'_>, input: &mut BytesMut) {
+        let started = Instant::now();
+        while started.elapsed() < self.delay {
+            std::hint::spin_loop();
+        }
+        Echo.on_read(ctx, input);
+    }
 }
