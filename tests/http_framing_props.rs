@@ -77,7 +77,7 @@ fn frame_in_pieces(stream: &[u8], cuts: &[usize], limits: &Limits) -> Outcome {
                     });
                     buf.drain(..len);
                 }
-                Ok(Parse::Partial) => {
+                Ok(Parse::Partial | Parse::HeadOnly { .. }) => {
                     assert!(
                         buf.len() < limits.max_request(),
                         "{} bytes buffered for a partial request (limit {})",

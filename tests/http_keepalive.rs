@@ -109,8 +109,8 @@ fn http10_closes_unless_keep_alive_is_asked() {
 
 #[test]
 fn curl_reuses_the_connection() {
-    if !common_tools::have("curl") {
-        common_tools::skip_or_fail("curl is not installed (apt-get install curl)");
+    if !common::tools::have("curl") {
+        common::tools::skip_or_fail("curl is not installed (apt-get install curl)");
         return;
     }
     let server = http_support::start(Config::default());
@@ -142,22 +142,4 @@ fn curl_reuses_the_connection() {
     );
     let m = server.finish();
     assert_eq!(m.accepted, 1, "curl used one connection for three requests");
-}
-
-mod common_tools {
-    /// Whether `tool` is on the PATH.
-    pub fn have(tool: &str) -> bool {
-        std::process::Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    }
-
-    /// Skips (prints why), or fails under CI where the tool must be there.
-    pub fn skip_or_fail(why: &str) {
-        if std::env::var_os("NETLOOP_REQUIRE_NETNS").is_some() || std::env::var_os("CI").is_some() {
-            panic!("{why}: CI must install it (.ci/run)");
-        }
-        eprintln!("skipped: {why}");
-    }
 }

@@ -14,14 +14,15 @@
 //! ```
 //!
 //! While a request is incomplete the caller keeps its bytes and calls again
-//! with more; [`Parse::Partial`] is only returned while fewer than
+//! with more; [`Parse::Partial`] (or [`Parse::HeadOnly`], for a client
+//! waiting for `100 Continue`) is only returned while fewer than
 //! [`Limits::max_request`] bytes are buffered, so a server using this module
 //! never buffers more than that per connection.
 //!
 //! Fuzzing and property tests include this file with `#[path]` (it needs
 //! only `httparse`) and check, for any input: no panic; `Complete { len }`
-//! has `0 < len <= input.len()` and `len <= max_request()`; `Partial` only
-//! below `max_request()` bytes; and feeding the same bytes in any split
+//! has `0 < len <= input.len()` and `len <= max_request()`; `Partial` and
+//! `HeadOnly` only below `max_request()` bytes; and feeding the same bytes in any split
 //! gives the same requests and the same final error
 //! (tests/http_framing_props.rs).
 
@@ -68,6 +69,9 @@ pub struct Request<'b> {
     /// Whether the connection stays open after the response: HTTP/1.1
     /// unless `Connection: close`; HTTP/1.0 only with `Connection: keep-alive`.
     pub keep_alive: bool,
+    /// The client sent `Expect: 100-continue` (HTTP/1.1): it may wait for
+    /// `100 Continue` before sending the body.
+    pub expect_continue: bool,
     /// The body, if any.
     pub body: Body<'b>,
 }
@@ -98,6 +102,15 @@ pub enum Parse<'b> {
     },
     /// The input is the start of a request: call again with more bytes.
     Partial,
+    /// The head is complete and asks for `100 Continue` (HTTP/1.1 with
+    /// `Expect: 100-continue`), and the body has not all arrived: answer
+    /// `100 Continue` (or a final status, then close) and call again with
+    /// more bytes. `request.body` is [`Body::Empty`] until then. Returned
+    /// only where [`Parse::Partial`] would be otherwise.
+    HeadOnly {
+        /// The request so far.
+        request: Request<'b>,
+    },
 }
 
 /// Why the input is not a request. After an error the stream cannot be
@@ -123,6 +136,8 @@ pub enum FrameError {
     BadChunk,
     /// Body longer than `max_body` (413).
     BodyTooLarge,
+    /// An `Expect` other than `100-continue` (417).
+    UnsupportedExpectation,
 }
 
 impl FrameError {
@@ -135,6 +150,7 @@ impl FrameError {
             | FrameError::AmbiguousLength
             | FrameError::BadChunk => 400,
             FrameError::BodyTooLarge => 413,
+            FrameError::UnsupportedExpectation => 417,
             FrameError::HeadTooLarge => 431,
             FrameError::UnsupportedEncoding => 501,
             FrameError::UnsupportedVersion => 505,
@@ -154,6 +170,7 @@ impl fmt::Display for FrameError {
             FrameError::UnsupportedEncoding => "unsupported transfer coding",
             FrameError::BadChunk => "malformed chunked body",
             FrameError::BodyTooLarge => "request body too large",
+            FrameError::UnsupportedExpectation => "unsupported expectation",
         })
     }
 }
@@ -203,15 +220,20 @@ pub fn parse<'b>(buf: &'b [u8], limits: &Limits) -> Result<Parse<'b>, FrameError
             None => (Body::Empty, None),
         },
     };
-    let Some(body_len) = body_len else {
-        return Ok(Parse::Partial);
-    };
-    let request = Request {
+    let mut request = Request {
         method,
         path,
         minor_version,
         keep_alive: head.keep_alive,
+        expect_continue: head.expect_continue,
         body,
+    };
+    let Some(body_len) = body_len else {
+        if !head.expect_continue {
+            return Ok(Parse::Partial);
+        }
+        request.body = Body::Empty;
+        return Ok(Parse::HeadOnly { request });
     };
     Ok(Parse::Complete {
         request,
@@ -231,6 +253,9 @@ enum Framing {
 struct Head {
     framing: Framing,
     keep_alive: bool,
+    /// `Expect: 100-continue` in an HTTP/1.1 request with a body (an
+    /// HTTP/1.0 client cannot be sent `100 Continue`: it is ignored).
+    expect_continue: bool,
 }
 
 impl Head {
@@ -238,6 +263,7 @@ impl Head {
         let mut length: Option<u64> = None;
         let mut chunked = None;
         let mut host = false;
+        let mut expect_continue = false;
         let (mut close, mut keep) = (false, false);
         for h in headers {
             let name = h.name;
@@ -261,6 +287,12 @@ impl Head {
                 }
             } else if name.eq_ignore_ascii_case("host") {
                 host = true;
+            } else if name.eq_ignore_ascii_case("expect") {
+                // 100-continue is the only expectation HTTP defines.
+                if !trim(h.value).eq_ignore_ascii_case(b"100-continue") {
+                    return Err(FrameError::UnsupportedExpectation);
+                }
+                expect_continue = true;
             }
         }
         if minor_version == 1 && !host {
@@ -277,6 +309,7 @@ impl Head {
         Ok(Head {
             framing,
             keep_alive,
+            expect_continue: expect_continue && minor_version == 1 && framing != Framing::None,
         })
     }
 }

@@ -7,7 +7,8 @@
 //!   serialised for each request;
 //! - `HEAD` on either: the same headers, no body;
 //! - other known methods on them: 405 with `Allow: GET, HEAD`; unknown
-//!   methods: 501; other paths: 404.
+//!   methods: 501; other paths: 404;
+//! - `100 Continue` for a client that asked for it, before its body.
 //!
 //! Every response carries `Server`, `Date`, `Content-Length`, and
 //! `Connection` when it differs from the version's default.
@@ -58,21 +59,10 @@ impl Persist {
 /// Appends the response to `req`. Returns the status code.
 pub fn respond(out: &mut Vec<u8>, req: &Request<'_>, date: &HttpDate) -> u16 {
     let persist = Persist::of(req);
-    let head_only = req.method == "HEAD";
-    let route = match req.path {
-        "/plaintext" => Some(Route::Plaintext),
-        "/json" => Some(Route::Json),
-        _ => None,
+    let route = match route(req) {
+        Ok(route) => route,
+        Err(status) => return error(out, status, date, persist),
     };
-    if !KNOWN_METHODS.contains(&req.method) {
-        return error(out, 501, date, persist);
-    }
-    let Some(route) = route else {
-        return error(out, 404, date, persist);
-    };
-    if req.method != "GET" && !head_only {
-        return error(out, 405, date, persist);
-    }
     let mut json = [0u8; 64];
     let (content_type, body): (&[u8], &[u8]) = match route {
         Route::Plaintext => (b"text/plain", MESSAGE.as_bytes()),
@@ -82,10 +72,38 @@ pub fn respond(out: &mut Vec<u8>, req: &Request<'_>, date: &HttpDate) -> u16 {
         }
     };
     head(out, 200, date, persist, content_type, body.len());
-    if !head_only {
+    if req.method != "HEAD" {
         out.extend_from_slice(body);
     }
     200
+}
+
+/// The status [`respond`] will answer `req` with. It depends on the head
+/// only, so a client waiting for `100 Continue` can be refused before it
+/// sends its body.
+pub fn status_of(req: &Request<'_>) -> u16 {
+    route(req).map_or_else(|status| status, |_| 200)
+}
+
+/// Appends the interim `100 Continue` (the client may send its body).
+pub fn continue_100(out: &mut Vec<u8>) {
+    out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+}
+
+/// Where a request goes, or the error status it gets.
+fn route(req: &Request<'_>) -> Result<Route, u16> {
+    if !KNOWN_METHODS.contains(&req.method) {
+        return Err(501);
+    }
+    let route = match req.path {
+        "/plaintext" => Route::Plaintext,
+        "/json" => Route::Json,
+        _ => return Err(404),
+    };
+    if req.method != "GET" && req.method != "HEAD" {
+        return Err(405);
+    }
+    Ok(route)
 }
 
 /// Appends an error response with a short plain-text body. Returns `status`.
@@ -141,6 +159,7 @@ pub fn reason(status: u16) -> &'static str {
         405 => "Method Not Allowed",
         408 => "Request Timeout",
         413 => "Content Too Large",
+        417 => "Expectation Failed",
         431 => "Request Header Fields Too Large",
         501 => "Not Implemented",
         505 => "HTTP Version Not Supported",

@@ -11,6 +11,10 @@
 //! plus one batch in the server, and is aborted after the write-stall
 //! timeout.
 //!
+//! A client that sent `Expect: 100-continue` gets `100 Continue` once the
+//! head is in, or at once the final status of a request that would be
+//! refused anyway (then the connection closes without reading the body).
+//!
 //! Bad input gets its status (see [`FrameError::status`]) with
 //! `Connection: close`, then a lingering close (so the answer is not
 //! destroyed by an RST for unread input). A request that does not complete
@@ -23,7 +27,7 @@ use netloop::bytes::{Buf, BytesMut};
 use netloop::{CloseReason, ConnOptions, Ctx, Error, Handler, ReactorCtx, TimerId};
 
 use crate::date::HttpDate;
-use crate::framing::{self, FrameError, Limits, Parse};
+use crate::framing::{self, FrameError, Limits, Parse, Request};
 use crate::respond::{self, Persist};
 
 /// Output size at which a batch is sent before more requests are answered.
@@ -148,6 +152,8 @@ pub struct HttpConn {
     timer: Option<TimerId>,
     /// A request has begun and is not complete yet.
     partial: bool,
+    /// `100 Continue` was sent for the request in progress.
+    continued: bool,
     /// The server is shutting down: close once no request is in progress.
     draining: bool,
 }
@@ -159,6 +165,7 @@ impl HttpConn {
             config,
             timer: None,
             partial: false,
+            continued: false,
             draining: false,
         }
     }
@@ -166,7 +173,7 @@ impl HttpConn {
     /// Answers every complete request at the start of `input` into `out`,
     /// sending whenever a batch is full. Returns how far it got and why it stopped.
     fn answer(
-        &self,
+        &mut self,
         ctx: &mut Ctx<'_, HttpState>,
         input: &[u8],
         out: &mut Vec<u8>,
@@ -179,12 +186,17 @@ impl HttpConn {
                 Ok(Parse::Complete { request, len }) => {
                     used += len;
                     served += 1;
+                    self.continued = false;
                     respond::respond(out, &request, date);
                     if !request.keep_alive {
                         return (used, served, BatchEnd::Close);
                     }
                 }
                 Ok(Parse::Partial) => return (used, served, BatchEnd::Partial),
+                Ok(Parse::HeadOnly { request }) => {
+                    let (answered, end) = self.expectation(&request, out, date);
+                    return (used, served + answered, end);
+                }
                 Err(e) => {
                     reject(ctx, e, out, date);
                     return (used, served + 1, BatchEnd::Close);
@@ -199,6 +211,29 @@ impl HttpConn {
             }
         }
         (used, served, BatchEnd::Drained)
+    }
+
+    /// The client waits for `100 Continue` before sending the body of
+    /// `request`: say it once per request, or, if the request will be
+    /// refused anyway, answer with that status now and close (its body is
+    /// never read). Returns the responses written and how the batch ends.
+    fn expectation(
+        &mut self,
+        request: &Request<'_>,
+        out: &mut Vec<u8>,
+        date: &HttpDate,
+    ) -> (u64, BatchEnd) {
+        if self.continued {
+            return (0, BatchEnd::Partial);
+        }
+        let status = respond::status_of(request);
+        if status != 200 {
+            respond::error(out, status, date, Persist::Close);
+            return (1, BatchEnd::Close);
+        }
+        respond::continue_100(out);
+        self.continued = true;
+        (0, BatchEnd::Partial)
     }
 
     /// Arms the header timeout, or restarts it when requests completed

@@ -136,7 +136,7 @@ fn frame(stream: &[u8], cuts: &[usize], limits: &Limits) -> Outcome {
                     });
                     buf.drain(..len);
                 }
-                Ok(Parse::Partial) => {
+                Ok(Parse::Partial | Parse::HeadOnly { .. }) => {
                     assert!(buf.len() < limits.max_request(), "the limit buffered");
                     break;
                 }

@@ -9,6 +9,7 @@
 pub mod counting_alloc;
 pub mod inline;
 pub mod procfs;
+pub mod tools;
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};

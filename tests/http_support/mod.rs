@@ -81,6 +81,17 @@ impl Client {
         self.response()
     }
 
+    /// Reads an interim (1xx) response: its head, as text.
+    pub fn interim(&mut self) -> String {
+        loop {
+            if let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head: Vec<u8> = self.buf.drain(..end + 4).collect();
+                return String::from_utf8(head).expect("ascii head");
+            }
+            self.read_more();
+        }
+    }
+
     /// Reads one response (with a body of its Content-Length).
     pub fn response(&mut self) -> Response {
         self.read_response(false)
@@ -96,15 +107,20 @@ impl Client {
             if let Some(r) = self.take_response(head_only) {
                 return r;
             }
-            let mut chunk = [0u8; 16 * 1024];
-            let n = self.stream.read(&mut chunk).expect("read a response");
-            assert!(
-                n > 0,
-                "connection closed before a whole response; got {:?}",
-                String::from_utf8_lossy(&self.buf)
-            );
-            self.buf.extend_from_slice(&chunk[..n]);
+            self.read_more();
         }
+    }
+
+    /// Appends what one read returns; the connection must not have ended.
+    fn read_more(&mut self) {
+        let mut chunk = [0u8; 16 * 1024];
+        let n = self.stream.read(&mut chunk).expect("read a response");
+        assert!(
+            n > 0,
+            "connection closed before a whole response; got {:?}",
+            String::from_utf8_lossy(&self.buf)
+        );
+        self.buf.extend_from_slice(&chunk[..n]);
     }
 
     fn take_response(&mut self, head_only: bool) -> Option<Response> {
