@@ -5,22 +5,11 @@
 //! bodies (Content-Length and chunked) read and skipped, or rejected
 //! (too large → 413, ambiguous → 400, unknown coding → 501).
 
+#[macro_use]
+mod http_support;
 mod common;
 mod example_server;
-mod http_support;
-
-#[allow(dead_code)]
-#[path = "../examples/http/date.rs"]
-mod date;
-#[allow(dead_code)]
-#[path = "../examples/http/framing.rs"]
-mod framing;
-#[allow(dead_code)]
-#[path = "../examples/http/respond.rs"]
-mod respond;
-#[allow(dead_code)]
-#[path = "../examples/http/server.rs"]
-mod server;
+http_example_modules!();
 
 use http_support::Client;
 use server::Config;

@@ -6,22 +6,11 @@
 //! HTTP/1.0 client never gets `100 Continue`. And curl, told to wait 30 s
 //! for it, is not kept waiting.
 
+#[macro_use]
+mod http_support;
 mod common;
 mod example_server;
-mod http_support;
-
-#[allow(dead_code)]
-#[path = "../examples/http/date.rs"]
-mod date;
-#[allow(dead_code)]
-#[path = "../examples/http/framing.rs"]
-mod framing;
-#[allow(dead_code)]
-#[path = "../examples/http/respond.rs"]
-mod respond;
-#[allow(dead_code)]
-#[path = "../examples/http/server.rs"]
-mod server;
+http_example_modules!();
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -62,17 +51,20 @@ fn continue_comes_before_the_body_then_the_response_after_it() {
     server.finish();
 }
 
+/// Each input gets one final response with `Connection: close`, then a
+/// clean close, and no `100 Continue` (a 1xx has no Content-Length: reading
+/// it as the response fails).
 #[test]
-fn a_refused_request_is_answered_without_its_body() {
+fn refused_unknown_and_http_1_0_expectations_get_a_final_answer_only() {
     let server = http_support::start(Config::default());
-    let cases: [(&str, &[u8], u16); 3] = [
+    let cases: [(&str, &[u8], u16); 5] = [
         (
-            "method not allowed",
+            "method not allowed: refused before its body",
             b"POST /plaintext HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
             405,
         ),
         (
-            "unknown path",
+            "unknown path: refused before its body",
             b"PUT /upload HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
             404,
         ),
@@ -81,43 +73,25 @@ fn a_refused_request_is_answered_without_its_body() {
             b"GET /plaintext HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 99999999\r\n\r\n",
             413,
         ),
+        (
+            "unknown expectation",
+            b"GET /plaintext HTTP/1.1\r\nHost: t\r\nExpect: teapot\r\nContent-Length: 5\r\n\r\n",
+            417,
+        ),
+        (
+            "HTTP/1.0: the expectation is ignored, the body read",
+            b"GET /plaintext HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc",
+            200,
+        ),
     ];
-    for (case, head, status) in cases {
+    for (case, input, status) in cases {
         let mut c = Client::connect(server.addr);
-        // Only the head: the client waits; the final status must come anyway.
-        c.send(head);
+        c.send(input);
         let r = c.response();
         assert_eq!(r.status, status, "{case}: {r:?}");
         assert_eq!(r.header("Connection"), Some("close"), "{case}");
         c.expect_clean_close();
     }
-    server.finish();
-}
-
-#[test]
-fn an_unknown_expectation_gets_417() {
-    let server = http_support::start(Config::default());
-    let mut c = Client::connect(server.addr);
-    c.send(b"GET /plaintext HTTP/1.1\r\nHost: t\r\nExpect: teapot\r\nContent-Length: 5\r\n\r\n");
-    let r = c.response();
-    assert_eq!(r.status, 417, "{r:?}");
-    assert_eq!(r.header("Connection"), Some("close"));
-    c.expect_clean_close();
-    drop(c);
-    server.finish();
-}
-
-#[test]
-fn an_http_1_0_client_gets_no_interim_response() {
-    let server = http_support::start(Config::default());
-    let mut c = Client::connect(server.addr);
-    c.send(b"GET /plaintext HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n");
-    // The server must not answer the head alone: it waits for the body.
-    c.send(b"abc");
-    let r = c.response();
-    assert_eq!(r.status, 200, "a 1xx was sent to HTTP/1.0: {r:?}");
-    c.expect_clean_close();
-    drop(c);
     server.finish();
 }
 

@@ -3,22 +3,11 @@
 //! timeout has passed since the request began; a keep-alive connection idle
 //! between requests is not affected by it.
 
+#[macro_use]
+mod http_support;
 mod common;
 mod example_server;
-mod http_support;
-
-#[allow(dead_code)]
-#[path = "../examples/http/date.rs"]
-mod date;
-#[allow(dead_code)]
-#[path = "../examples/http/framing.rs"]
-mod framing;
-#[allow(dead_code)]
-#[path = "../examples/http/respond.rs"]
-mod respond;
-#[allow(dead_code)]
-#[path = "../examples/http/server.rs"]
-mod server;
+http_example_modules!();
 
 use std::io::Write;
 use std::time::{Duration, Instant};

@@ -3,22 +3,11 @@
 //! and curl reuses it), `Connection: close` and plain HTTP/1.0 get their
 //! answer and then a clean close.
 
+#[macro_use]
+mod http_support;
 mod common;
 mod example_server;
-mod http_support;
-
-#[allow(dead_code)]
-#[path = "../examples/http/date.rs"]
-mod date;
-#[allow(dead_code)]
-#[path = "../examples/http/framing.rs"]
-mod framing;
-#[allow(dead_code)]
-#[path = "../examples/http/respond.rs"]
-mod respond;
-#[allow(dead_code)]
-#[path = "../examples/http/server.rs"]
-mod server;
+http_example_modules!();
 
 use http_support::{Client, Response};
 use server::Config;

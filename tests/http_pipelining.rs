@@ -3,22 +3,11 @@
 //! responses in order from a single `send`; thousands sent at once are all
 //! answered, in order, in batches of bounded size.
 
+#[macro_use]
+mod http_support;
 mod common;
 mod example_server;
-mod http_support;
-
-#[allow(dead_code)]
-#[path = "../examples/http/date.rs"]
-mod date;
-#[allow(dead_code)]
-#[path = "../examples/http/framing.rs"]
-mod framing;
-#[allow(dead_code)]
-#[path = "../examples/http/respond.rs"]
-mod respond;
-#[allow(dead_code)]
-#[path = "../examples/http/server.rs"]
-mod server;
+http_example_modules!();
 
 use http_support::{Client, pipelined};
 use server::Config;

@@ -5,22 +5,11 @@
 //! wrk is a Debian package: when it is missing the test installs it (as
 //! root), and otherwise skips, or fails under CI (`NETLOOP_REQUIRE_NETNS=1`).
 
+#[macro_use]
+mod http_support;
 mod common;
 mod example_server;
-mod http_support;
-
-#[allow(dead_code)]
-#[path = "../examples/http/date.rs"]
-mod date;
-#[allow(dead_code)]
-#[path = "../examples/http/framing.rs"]
-mod framing;
-#[allow(dead_code)]
-#[path = "../examples/http/respond.rs"]
-mod respond;
-#[allow(dead_code)]
-#[path = "../examples/http/server.rs"]
-mod server;
+http_example_modules!();
 
 use std::net::SocketAddr;
 use std::process::Command;
