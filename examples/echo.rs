@@ -1,5 +1,5 @@
 //! Echo server:
-//! `cargo run --release --example echo -- [[--addr] ADDR] [--threads N] [--grace SECS]`
+//! `cargo run --release --example echo -- [[--addr] ADDR] [--threads N] [--pin] [--grace SECS]`
 //! (defaults: `127.0.0.1:7000`, one reactor thread, 5 s grace).
 //!
 //! Every byte comes back. On the client's FIN the server flushes what is
@@ -9,7 +9,8 @@
 //! bounds its queue. Logs go through env_logger (`RUST_LOG=debug`).
 //!
 //! `--threads N` runs N reactors, one thread each, on `SO_REUSEPORT`
-//! listeners bound to the same address (`--threads 0`: one per core).
+//! listeners bound to the same address (`--threads 0`: one per core);
+//! `--pin` keeps reactor `i` on the `i`-th CPU.
 //!
 //! SIGINT (Ctrl-C) or SIGTERM starts a graceful shutdown: listeners close at
 //! once, open connections get `--grace` seconds to finish, then the idle
@@ -28,6 +29,7 @@ use signal_hook::iterator::Signals;
 struct Args {
     addr: SocketAddr,
     threads: usize,
+    pin: bool,
     grace: Duration,
 }
 
@@ -41,6 +43,7 @@ fn parse_args() -> io::Result<Args> {
     let mut args = Args {
         addr: "127.0.0.1:7000".parse().expect("valid default address"),
         threads: 1,
+        pin: false,
         grace: Duration::from_secs(5),
     };
     let mut it = std::env::args().skip(1);
@@ -55,6 +58,7 @@ fn parse_args() -> io::Result<Args> {
                 let v = value("--threads")?;
                 args.threads = v.parse().map_err(|e| bad("thread count", &v, &e))?;
             }
+            "--pin" => args.pin = true,
             "--addr" => {
                 let v = value("--addr")?;
                 args.addr = v.parse().map_err(|e| bad("address", &v, &e))?;
@@ -95,7 +99,7 @@ fn watch_signals(
 fn main() -> io::Result<()> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let args = parse_args()?;
-    let mut builder = ServerBuilder::new(args.addr);
+    let mut builder = ServerBuilder::new(args.addr).pin_threads(args.pin);
     if args.threads > 0 {
         builder = builder.threads(args.threads);
     }

@@ -11,7 +11,8 @@
 #
 # Servers and client are not pinned: with N server threads on an N-core
 # machine they share the cores with the client, the same for every
-# contender. Needs ss; perf for the syscall counts (skipped without it).
+# contender. CONTENDERS="netloop tokio_mt netloop_1" (the default) picks the
+# servers; netloop_pinned is netloop with its reactors pinned (echo --pin). Needs ss; perf for the syscall counts (skipped without it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PORT=${PORT:-17400}
@@ -21,7 +22,7 @@ ROUNDS=${1:-5}
 SECS=${2:-5}
 CONNS=${3:-1000}
 THREADS=${4:-2}
-CONTENDERS=(netloop tokio_mt netloop_1)
+read -r -a CONTENDERS <<<"${CONTENDERS:-netloop tokio_mt netloop_1}"
 HAVE_PERF=0
 if perf stat -e raw_syscalls:sys_enter -x, -o /dev/null -- true 2>/dev/null; then
     HAVE_PERF=1
@@ -31,6 +32,7 @@ fi
 start_mc() {
     case $1 in
         netloop) RUST_LOG=warn "$BIN/echo" --addr "$ADDR" --threads "$THREADS" --grace 1 & ;;
+        netloop_pinned) RUST_LOG=warn "$BIN/echo" --addr "$ADDR" --threads "$THREADS" --pin --grace 1 & ;;
         netloop_1) RUST_LOG=warn "$BIN/echo" --addr "$ADDR" --threads 1 --grace 1 & ;;
         tokio_mt) "$BIN/echo_tokio_mt" --addr "$ADDR" --threads "$THREADS" 2>/dev/null & ;;
     esac
@@ -82,9 +84,9 @@ med() { # med CONTENDER COLUMN-INDEX
 
 echo "# load average at end: $(load_average)"
 echo "# medians over $ROUNDS rounds, ping-pong of 64 bytes on $CONNS connections"
-printf "%-10s %12s %11s %9s %8s %8s %8s\n" server msgs/s cpu_ns/msg cpu_util sys/msg p50_us p99_us
+printf "%-14s %12s %11s %9s %8s %8s %8s\n" server msgs/s cpu_ns/msg cpu_util sys/msg p50_us p99_us
 for contender in "${CONTENDERS[@]}"; do
-    printf "%-10s" "$contender"
+    printf "%-14s" "$contender"
     for i in "${!COLS[@]}"; do
         printf " %*s" $((i == 0 ? 12 : i == 1 ? 11 : i == 2 ? 9 : 8)) "$(med "$contender" "$i")"
     done
@@ -101,8 +103,9 @@ paired() {
         "$RESULTS" | median
 }
 printf "%-22s %8s %11s %9s\n" pair msgs/s cpu/msg sys/msg
-for pair in "netloop tokio_mt" "netloop netloop_1"; do
+for pair in "netloop tokio_mt" "netloop netloop_1" "netloop_pinned netloop"; do
     read -r a b <<<"$pair"
+    [[ " ${CONTENDERS[*]} " == *" $a "* && " ${CONTENDERS[*]} " == *" $b "* ]] || continue
     printf "%-22s %8.2f %11.2f %9.2f\n" "$a/$b" "$(paired "$a" "$b" 0)" "$(paired "$a" "$b" 1)" \
         "$(paired "$a" "$b" 3)"
 done

@@ -1,4 +1,5 @@
-//! The system layer: every raw socket call and the only `unsafe` in netloop.
+//! The system layer: every raw socket call, thread affinity, and the only
+//! `unsafe` in netloop.
 //!
 //! All sends go through [`send`] and [`send_vectored`], which pass
 //! `MSG_NOSIGNAL`: a write to a reset peer returns `EPIPE` instead of raising
@@ -143,6 +144,52 @@ pub(crate) fn tcp_info(fd: &impl AsFd) -> io::Result<TcpInfo> {
     })
 }
 
+/// The CPUs the calling thread may run on, in increasing order.
+pub(crate) fn allowed_cpus() -> io::Result<Vec<usize>> {
+    let set = current_affinity()?;
+    Ok((0..libc::CPU_SETSIZE as usize)
+        // SAFETY: `cpu` is below CPU_SETSIZE, the number of bits in `set`.
+        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
+        .collect())
+}
+
+/// Restricts the calling thread to run on `cpu` only.
+pub(crate) fn pin_current_thread(cpu: usize) -> io::Result<()> {
+    if cpu >= libc::CPU_SETSIZE as usize {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("no CPU {cpu}"),
+        ));
+    }
+    // SAFETY: `cpu_set_t` is a plain bit array, for which all zeroes is a
+    // valid (empty) set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `cpu` is below CPU_SETSIZE (checked above), so the bit is
+    // inside `set`.
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: `set` is a valid `cpu_set_t` of the size passed; pid 0 is the
+    // calling thread; the kernel only reads the set.
+    let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The calling thread's CPU affinity mask.
+fn current_affinity() -> io::Result<libc::cpu_set_t> {
+    // SAFETY: all zeroes is a valid (empty) `cpu_set_t`, as above.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid, writable `cpu_set_t` of the size passed;
+    // pid 0 is the calling thread.
+    let rc =
+        unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(set)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,5 +252,22 @@ mod tests {
         let info = tcp_info(&s).unwrap();
         assert_eq!(info.state, 1);
         assert!(info.send_mss > 0);
+    }
+
+    #[test]
+    fn a_thread_pinned_to_an_allowed_cpu_runs_only_there() {
+        let cpus = allowed_cpus().unwrap();
+        assert!(!cpus.is_empty());
+        let last = *cpus.last().unwrap();
+        let seen = std::thread::spawn(move || {
+            pin_current_thread(last).unwrap();
+            allowed_cpus().unwrap()
+        })
+        .join()
+        .unwrap();
+        assert_eq!(seen, vec![last]);
+        assert_eq!(allowed_cpus().unwrap(), cpus, "other threads keep theirs");
+        let e = pin_current_thread(libc::CPU_SETSIZE as usize).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
     }
 }
