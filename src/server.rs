@@ -138,8 +138,9 @@ impl<S: 'static> ServerBuilder<S> {
         self
     }
 
-    /// Pins reactor `i` to the `i`-th CPU the process may use (wrapping
-    /// around when there are more reactors than CPUs), so each reactor keeps
+    /// Pins reactor `i` to the `i`-th CPU that the thread calling
+    /// [`start`](Self::start) may use, normally the process's CPUs
+    /// (wrapping around when there are more reactors than CPUs), so each reactor keeps
     /// its caches and its sockets' kernel data on one core. Off by default:
     /// leave it off when other busy threads share the machine, since a pinned
     /// reactor cannot move away from them. [`start`](Self::start) fails if

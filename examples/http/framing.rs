@@ -69,9 +69,6 @@ pub struct Request<'b> {
     /// Whether the connection stays open after the response: HTTP/1.1
     /// unless `Connection: close`; HTTP/1.0 only with `Connection: keep-alive`.
     pub keep_alive: bool,
-    /// The client sent `Expect: 100-continue` (HTTP/1.1): it may wait for
-    /// `100 Continue` before sending the body.
-    pub expect_continue: bool,
     /// The body, if any.
     pub body: Body<'b>,
 }
@@ -225,7 +222,6 @@ pub fn parse<'b>(buf: &'b [u8], limits: &Limits) -> Result<Parse<'b>, FrameError
         path,
         minor_version,
         keep_alive: head.keep_alive,
-        expect_continue: head.expect_continue,
         body,
     };
     let Some(body_len) = body_len else {
