@@ -1,7 +1,7 @@
 //! The tokio peer of the `http` example, for side-by-side benchmarks:
 //! `cargo run --release --example http_tokio -- [ADDR] [--threads N]`
 //! (default `127.0.0.1:8081`; one thread runs a `current_thread` runtime,
-//! N > 1 a `multi_thread` runtime with N workers).
+//! N > 1 a `multi_thread` runtime with N workers, 0 one worker per core).
 //!
 //! Same behaviour, byte for byte: it uses the example's own framing
 //! (`http/framing.rs`) and responses (`http/respond.rs`), answers every
@@ -11,6 +11,8 @@
 //! It is written the way a tokio server usually is: a task per connection,
 //! `read_buf`/`write_all` with timeouts.
 
+#[path = "http/args.rs"]
+mod args;
 #[allow(dead_code)]
 #[path = "http/date.rs"]
 mod date;
@@ -72,7 +74,12 @@ fn current_date() -> HttpDate {
 
 fn main() -> io::Result<()> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let (addr, threads) = parse_args(std::env::args().skip(1))?;
+    let default_addr = SocketAddr::from(([127, 0, 0, 1], 8081));
+    let (addr, threads) = args::parse(std::env::args().skip(1), default_addr)?;
+    let threads = match threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
     let runtime = if threads == 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -208,36 +215,4 @@ async fn finish(mut stream: TcpStream, last: &[u8]) -> io::Result<()> {
     };
     let _ = timeout(LINGER, drain).await;
     Ok(())
-}
-
-/// `[ADDR | --addr ADDR] [--threads N]`, in any order.
-fn parse_args(mut args: impl Iterator<Item = String>) -> io::Result<(SocketAddr, usize)> {
-    let bad = |msg: String| io::Error::new(io::ErrorKind::InvalidInput, msg);
-    let mut addr: SocketAddr = "127.0.0.1:8081".parse().expect("valid default address");
-    let mut threads = 1;
-    while let Some(arg) = args.next() {
-        if arg == "--addr" {
-            // `--addr ADDR` as well as a bare ADDR, like the benchmark servers.
-            let a = args
-                .next()
-                .ok_or_else(|| bad("--addr needs an address".into()))?;
-            addr = a
-                .parse()
-                .map_err(|e| bad(format!("bad address {a}: {e}")))?;
-        } else if arg == "--threads" {
-            let n = args
-                .next()
-                .ok_or_else(|| bad("--threads needs a number".into()))?;
-            threads = n
-                .parse()
-                .ok()
-                .filter(|&n| n >= 1)
-                .ok_or_else(|| bad(format!("bad thread count {n}")))?;
-        } else {
-            addr = arg
-                .parse()
-                .map_err(|e| bad(format!("bad address {arg}: {e}")))?;
-        }
-    }
-    Ok((addr, threads))
 }

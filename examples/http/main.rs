@@ -20,8 +20,9 @@
 //!
 //! Files: `framing.rs` finds request boundaries around `httparse`,
 //! `respond.rs` writes the responses, `server.rs` is the netloop handler,
-//! `date.rs` formats the `Date` header.
+//! `date.rs` formats the `Date` header, `args.rs` reads the command line.
 
+mod args;
 mod date;
 mod framing;
 mod respond;
@@ -39,7 +40,8 @@ use signal_hook::iterator::Signals;
 
 fn main() -> io::Result<()> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let (addr, threads) = parse_args(std::env::args().skip(1))?;
+    let default_addr = SocketAddr::from(([127, 0, 0, 1], 8080));
+    let (addr, threads) = args::parse(std::env::args().skip(1), default_addr)?;
     let config = Arc::new(Config::default());
     let mut builder = ServerBuilder::new(addr)
         .listen_options(ListenOptions::default().conn(config.conn_options()))
@@ -67,36 +69,6 @@ fn main() -> io::Result<()> {
         summary.total.bytes_out
     );
     Ok(())
-}
-
-/// `[ADDR | --addr ADDR] [--threads N]`, in any order.
-fn parse_args(mut args: impl Iterator<Item = String>) -> io::Result<(SocketAddr, usize)> {
-    let bad = |msg: String| io::Error::new(io::ErrorKind::InvalidInput, msg);
-    let mut addr: SocketAddr = "127.0.0.1:8080".parse().expect("valid default address");
-    let mut threads = 1;
-    while let Some(arg) = args.next() {
-        if arg == "--addr" {
-            // `--addr ADDR` as well as a bare ADDR, like the benchmark servers.
-            let a = args
-                .next()
-                .ok_or_else(|| bad("--addr needs an address".into()))?;
-            addr = a
-                .parse()
-                .map_err(|e| bad(format!("bad address {a}: {e}")))?;
-        } else if arg == "--threads" {
-            let n = args
-                .next()
-                .ok_or_else(|| bad("--threads needs a number".into()))?;
-            threads = n
-                .parse()
-                .map_err(|e| bad(format!("bad thread count {n}: {e}")))?;
-        } else {
-            addr = arg
-                .parse()
-                .map_err(|e| bad(format!("bad address {arg}: {e}")))?;
-        }
-    }
-    Ok((addr, threads))
 }
 
 /// First SIGINT/SIGTERM: graceful shutdown; second: stop now.
