@@ -50,7 +50,8 @@ fn echo_once(addr: std::net::SocketAddr) {
 #[test]
 fn each_reactor_runs_on_its_own_cpu() {
     let process = my_cpus();
-    let threads = process.len() + 1; // one more than CPUs: the last wraps
+    // One more than CPUs: the last wraps around.
+    let threads = (process.len() + 1).min(netloop::MAX_REACTORS);
     let server = ServerBuilder::new("127.0.0.1:0".parse().unwrap())
         .threads(threads)
         .pin_threads(true)
