@@ -49,6 +49,7 @@ fn pingpong(c: &mut Criterion) {
             size: 64,
             depth: 1,
             per_conn: None,
+            period: None,
         };
         stream_group(
             c,
@@ -65,6 +66,7 @@ fn pipelined(c: &mut Criterion) {
         size: 64,
         depth: 16,
         per_conn: None,
+        period: None,
     };
     stream_group(c, "pipelined_100x16", spec, Throughput::Elements(1));
 }
@@ -76,6 +78,7 @@ fn bulk(c: &mut Criterion) {
         size,
         depth: 2,
         per_conn: None,
+        period: None,
     };
     stream_group(c, "bulk_10x64KiB", spec, Throughput::Bytes(size as u64));
 }

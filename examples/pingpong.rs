@@ -7,6 +7,11 @@
 //! percentiles (p50/p99/p999, µs) and, with `--server-pid`, the server's CPU
 //! time per message over the measured window (from `/proc`).
 //!
+//! With `--rate R`, the load is paced: each connection sends once every
+//! `conns / R` seconds (staggered), so the server gets R messages/s as long
+//! as it keeps up, and servers are compared at the same load rather than
+//! each at its own pace.
+//!
 //! With `--messages N`, each connection instead sends exactly N / conns
 //! messages and closes (no warm-up; for instruction counts). With
 //! `--churn`, connections are short: connect, one echo, close, `--conns` at
@@ -38,6 +43,7 @@ fn main() -> io::Result<()> {
     let messages: u64 = args.get("--messages", 0);
     let server_pid: u32 = args.get("--server-pid", 0);
     let churn = args.flag("--churn");
+    let rate: f64 = args.get("--rate", 0.0);
     if conns == 0 || size == 0 || depth == 0 {
         eprintln!("--conns, --size and --depth must be positive");
         std::process::exit(2);
@@ -55,6 +61,7 @@ fn main() -> io::Result<()> {
                 size,
                 depth,
                 per_conn,
+                period: (rate > 0.0).then(|| Duration::from_secs_f64(conns as f64 / rate)),
             },
         )?
     };

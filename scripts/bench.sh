@@ -8,7 +8,10 @@
 #   scripts/bench.sh [ROUNDS=5] [SECONDS=3] [SCENARIO...]
 #
 # Scenarios: pingpong_1 pingpong_100 pingpong_1000 pipelined_100x16
-# bulk_10x64KiB churn_10 (default: all). Needs taskset and ss; perf for the
+# bulk_10x64KiB churn_10 paced_100 paced_1000 (default: all). The paced
+# ones offer the same 50,000 messages/s to every server (pingpong --rate),
+# so CPU per message compares the servers at equal load rather than each at
+# the pace it sets with the load generator. Needs taskset and ss; perf for the
 # syscall counts (skipped without it). Syscalls per message are counted over
 # a whole client run minus a run that only connects and closes, so setup and
 # teardown cancel out.
@@ -30,8 +33,10 @@ declare -A SPEC=(
     [pipelined_100x16]="--conns 100 --size 64 --depth 16"
     [bulk_10x64KiB]="--conns 10 --size 65536 --depth 2"
     [churn_10]="--churn --conns 10 --size 64"
+    [paced_100]="--conns 100 --size 64 --depth 1 --rate 50000"
+    [paced_1000]="--conns 1000 --size 64 --depth 1 --rate 50000"
 )
-ORDER=(pingpong_1 pingpong_100 pingpong_1000 pipelined_100x16 bulk_10x64KiB churn_10)
+ORDER=(pingpong_1 pingpong_100 pingpong_1000 pipelined_100x16 bulk_10x64KiB churn_10 paced_100 paced_1000)
 SCENARIOS=("$@")
 [ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=("${ORDER[@]}")
 read -r -a CONTENDERS <<<"${CONTENDERS:-netloop tokio mio}"

@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use netloop::bytes::BytesMut;
-use netloop::{CloseReason, ConnectOptions, Ctx, Handler, Reactor};
+use netloop::{CloseReason, ConnectOptions, Ctx, Handler, Reactor, TimerId};
 
 use super::histogram::Histogram;
 
@@ -24,6 +24,11 @@ pub struct Spec {
     pub depth: usize,
     /// Messages per connection before it closes (`None`: until stopped).
     pub per_conn: Option<u64>,
+    /// Paced load: each connection sends at most once per `period`
+    /// (connections staggered over it), so the offered rate is
+    /// `conns / period` whatever the server's speed, as long as it keeps
+    /// up. `None`: each echo is answered at once (closed loop).
+    pub period: Option<Duration>,
 }
 
 /// Shared by all client connections (the reactor's state).
@@ -55,11 +60,24 @@ struct Pinger {
     sent_at: VecDeque<Instant>,
     /// `depth * size` bytes of payload.
     payload: Vec<u8>,
+    /// Paced: the time between sends, when the next one is due, and the
+    /// timer that will send it.
+    period: Option<Duration>,
+    next_send: Instant,
+    pacer: Option<TimerId>,
 }
 
 impl Pinger {
-    fn new(spec: &Spec) -> Pinger {
+    /// The `index`-th of `spec.conns` connections (paced ones start at
+    /// staggered times).
+    fn new(spec: &Spec, index: usize) -> Pinger {
+        let stagger = spec.period.map_or(Duration::ZERO, |p| {
+            p.mul_f64(index as f64 / spec.conns as f64)
+        });
         Pinger {
+            period: spec.period,
+            next_send: Instant::now() + stagger,
+            pacer: None,
             size: spec.size,
             depth: spec.depth,
             to_send: spec.per_conn.unwrap_or(u64::MAX),
@@ -68,6 +86,21 @@ impl Pinger {
             sent_at: VecDeque::with_capacity(spec.depth),
             payload: vec![0x5a; spec.size * spec.depth],
         }
+    }
+
+    /// Sends now (closed loop), or when the pace allows (paced).
+    fn send_next(&mut self, ctx: &mut Ctx<'_, Stats>, now: Instant) {
+        let Some(period) = self.period else {
+            return self.refill(ctx, now);
+        };
+        if self.pacer.is_some() || self.in_flight >= self.depth {
+            return;
+        }
+        if self.next_send <= now {
+            self.next_send = self.next_send.max(now - period) + period;
+            return self.refill(ctx, now);
+        }
+        self.pacer = Some(ctx.set_timer(self.next_send - now));
     }
 
     /// Tops the connection up to `depth` messages in flight, in one send.
@@ -96,7 +129,16 @@ impl Pinger {
 impl Handler<Stats> for Pinger {
     fn on_open(&mut self, ctx: &mut Ctx<'_, Stats>) {
         ctx.state().opened += 1;
-        self.refill(ctx, Instant::now());
+        self.send_next(ctx, Instant::now());
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, Stats>, timer: TimerId) {
+        if self.pacer == Some(timer) {
+            self.pacer = None;
+            // Timers fire on millisecond ticks: due now at the latest.
+            self.next_send = self.next_send.min(Instant::now());
+            self.send_next(ctx, Instant::now());
+        }
     }
 
     fn on_read(&mut self, ctx: &mut Ctx<'_, Stats>, input: &mut BytesMut) {
@@ -117,7 +159,7 @@ impl Handler<Stats> for Pinger {
             }
         }
         self.in_flight -= done.min(self.in_flight);
-        self.refill(ctx, now);
+        self.send_next(ctx, now);
     }
 
     fn on_close(&mut self, ctx: &mut Ctx<'_, Stats>, reason: CloseReason) {
@@ -203,8 +245,8 @@ impl Client {
     /// Opens `spec.conns` connections to `addr` and waits until all are up.
     pub fn connect(addr: SocketAddr, spec: Spec) -> io::Result<Client> {
         let mut reactor = Reactor::with_state(Stats::default())?;
-        for _ in 0..spec.conns {
-            reactor.connect(addr, ConnectOptions::default(), Pinger::new(&spec))?;
+        for index in 0..spec.conns {
+            reactor.connect(addr, ConnectOptions::default(), Pinger::new(&spec, index))?;
         }
         let mut client = Client {
             reactor,
