@@ -53,6 +53,8 @@ count_syscalls() {
 }
 
 build
+# Results are lines of "scenario contender round values..." (lib.sh's paired_ratio).
+SCENARIO=pingpong_$CONNS
 RESULTS=$(mktemp)
 trap 'rm -f "$RESULTS" "$RESULTS".*' EXIT
 echo "# $(date -u +%FT%TZ) rounds=$ROUNDS seconds=$SECS conns=$CONNS threads=$THREADS" \
@@ -71,7 +73,7 @@ for round in $(seq "$ROUNDS"); do
         fi
         # netloop: SIGTERM is a graceful shutdown (the clients are gone).
         stop_server
-        echo "$contender $round $(field msgs_per_sec "$line") $(field server_cpu_ns_per_msg "$line")" \
+        echo "$SCENARIO $contender $round $(field msgs_per_sec "$line") $(field server_cpu_ns_per_msg "$line")" \
             "$(field server_cpu_util "$line") $sys $(field p50_us "$line") $(field p99_us "$line")" >>"$RESULTS"
         echo "# round $round $contender: $line syscalls_per_msg=$sys" >&2
     done
@@ -79,7 +81,7 @@ done
 
 COLS=(msgs_per_sec cpu_ns_per_msg cpu_util syscalls_per_msg p50_us p99_us)
 med() { # med CONTENDER COLUMN-INDEX
-    awk -v c="$1" -v k="$(($2 + 3))" '$1 == c { print $k }' "$RESULTS" | median
+    awk -v c="$1" -v k="$(($2 + 4))" '$2 == c { print $k }' "$RESULTS" | median
 }
 
 echo "# load average at end: $(load_average)"
@@ -95,17 +97,11 @@ done
 echo
 echo "# median of per-round ratios (each pair measured back to back in one round; msgs/s: higher"
 echo "# is better; cpu and syscalls per message: lower is better)"
-# paired A B COLUMN-INDEX: median over rounds of A's value / B's value.
-paired() {
-    awk -v a="$1" -v b="$2" -v k="$(($3 + 3))" '
-        $1 == a { va[$2] = $k } $1 == b { vb[$2] = $k }
-        END { for (r in va) if ((r in vb) && vb[r] + 0 != 0 && va[r] != "nan") printf "%.4f\n", va[r] / vb[r] }' \
-        "$RESULTS" | median
-}
 printf "%-22s %8s %11s %9s\n" pair msgs/s cpu/msg sys/msg
 for pair in "netloop tokio_mt" "netloop netloop_1" "netloop_pinned netloop"; do
     read -r a b <<<"$pair"
     [[ " ${CONTENDERS[*]} " == *" $a "* && " ${CONTENDERS[*]} " == *" $b "* ]] || continue
-    printf "%-22s %8.2f %11.2f %9.2f\n" "$a/$b" "$(paired "$a" "$b" 0)" "$(paired "$a" "$b" 1)" \
-        "$(paired "$a" "$b" 3)"
+    printf "%-22s %8s %11s %9s\n" "$a/$b" "$(paired_ratio "$RESULTS" "$SCENARIO" "$a" "$b" 1)" \
+        "$(paired_ratio "$RESULTS" "$SCENARIO" "$a" "$b" 2)" \
+        "$(paired_ratio "$RESULTS" "$SCENARIO" "$a" "$b" 4)"
 done

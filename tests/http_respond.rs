@@ -3,15 +3,10 @@
 //! Content-Type, Content-Length), HEAD gets no body, errors carry their
 //! reason, and the JSON message is escaped.
 
-#[allow(dead_code)]
-#[path = "../examples/http/date.rs"]
-mod date;
-#[allow(dead_code)]
-#[path = "../examples/http/framing.rs"]
-mod framing;
-#[allow(dead_code)]
-#[path = "../examples/http/respond.rs"]
-mod respond;
+#[macro_use]
+#[path = "http_support/modules.rs"]
+mod http_modules;
+http_example_modules!();
 
 use date::HttpDate;
 use framing::{Limits, Parse};

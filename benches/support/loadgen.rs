@@ -136,8 +136,9 @@ impl Handler<Stats> for Pinger {
         if self.pacer == Some(timer) {
             self.pacer = None;
             // Timers fire on millisecond ticks: due now at the latest.
-            self.next_send = self.next_send.min(Instant::now());
-            self.send_next(ctx, Instant::now());
+            let now = Instant::now();
+            self.next_send = self.next_send.min(now);
+            self.send_next(ctx, now);
         }
     }
 

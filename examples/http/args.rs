@@ -14,25 +14,29 @@ pub fn parse(
     let mut addr = default_addr;
     let mut threads = 1;
     while let Some(arg) = args.next() {
-        if arg == "--addr" {
+        let mut value = |name: &str| {
+            args.next()
+                .ok_or_else(|| bad(format!("{name} needs a value")))
+        };
+        match arg.as_str() {
             // `--addr ADDR` as well as a bare ADDR, like the benchmark servers.
-            let a = args
-                .next()
-                .ok_or_else(|| bad("--addr needs an address".into()))?;
-            addr = a
-                .parse()
-                .map_err(|e| bad(format!("bad address {a}: {e}")))?;
-        } else if arg == "--threads" {
-            let n = args
-                .next()
-                .ok_or_else(|| bad("--threads needs a number".into()))?;
-            threads = n
-                .parse()
-                .map_err(|e| bad(format!("bad thread count {n}: {e}")))?;
-        } else {
-            addr = arg
-                .parse()
-                .map_err(|e| bad(format!("bad address {arg}: {e}")))?;
+            "--addr" => {
+                let a = value("--addr")?;
+                addr = a
+                    .parse()
+                    .map_err(|e| bad(format!("bad address {a}: {e}")))?;
+            }
+            "--threads" => {
+                let n = value("--threads")?;
+                threads = n
+                    .parse()
+                    .map_err(|e| bad(format!("bad thread count {n}: {e}")))?;
+            }
+            _ => {
+                addr = arg
+                    .parse()
+                    .map_err(|e| bad(format!("bad address {arg}: {e}")))?
+            }
         }
     }
     Ok((addr, threads))

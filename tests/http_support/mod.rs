@@ -2,29 +2,13 @@
 //! harness's `Recorder`), and a small blocking HTTP/1.1 client.
 //!
 //! A test file declares this module with `#[macro_use]` first, then the
-//! example's modules at its root with [`http_example_modules!`] (the
-//! example refers to them as `crate::framing` and so on; see
-//! tests/http_keepalive.rs).
+//! example's modules at its root with `http_example_modules!` (from
+//! modules.rs; the example refers to them as `crate::framing` and so on;
+//! see tests/http_keepalive.rs).
 #![allow(dead_code)]
 
-/// Declares the HTTP example's modules (`date`, `framing`, `respond`,
-/// `server`) at the root of the test crate that invokes it.
-macro_rules! http_example_modules {
-    () => {
-        #[allow(dead_code)]
-        #[path = "../examples/http/date.rs"]
-        mod date;
-        #[allow(dead_code)]
-        #[path = "../examples/http/framing.rs"]
-        mod framing;
-        #[allow(dead_code)]
-        #[path = "../examples/http/respond.rs"]
-        mod respond;
-        #[allow(dead_code)]
-        #[path = "../examples/http/server.rs"]
-        mod server;
-    };
-}
+#[macro_use]
+mod modules;
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
