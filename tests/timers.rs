@@ -4,12 +4,15 @@
 //! reports `false`; repeating timers fire at a steady rate, never ahead of
 //! schedule, until cancelled (also from their own callback); connection
 //! timers behave the same and die with their connection, and those of
-//! closed connections do not pile up in the queue.
+//! closed connections do not pile up in the queue. The turn's clock
+//! (`now`) is read when the poll returns, at full resolution, and is the same
+//! for every callback of the turn.
 
 mod common;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::io::Write;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -411,4 +414,53 @@ fn timers_of_closed_connections_do_not_pile_up() {
     wait_until("the kept timer fired", || *fired.lock().unwrap());
     drop(keeper);
     server.finish();
+}
+
+/// Records the turn's clock at each read.
+struct StampReads(Rc<RefCell<Vec<Instant>>>);
+
+impl Handler for StampReads {
+    fn on_read(&mut self, ctx: &mut Ctx<'_>, input: &mut BytesMut) {
+        input.clear();
+        self.0.borrow_mut().push(ctx.now());
+    }
+}
+
+#[test]
+fn the_turn_clock_is_when_the_poll_returned_and_every_callback_of_the_turn_sees_it() {
+    let mut reactor = Reactor::new().unwrap();
+    let stamps = Rc::new(RefCell::new(Vec::new()));
+    let shared = stamps.clone();
+    let listener = reactor
+        .listen(
+            "127.0.0.1:0".parse().unwrap(),
+            ListenOptions::default(),
+            move || StampReads(shared.clone()),
+        )
+        .unwrap();
+    let addr = reactor.listener_addr(listener).unwrap();
+    let mut clients = [client(addr), client(addr)];
+    let deadline = Instant::now() + PATIENCE;
+    while reactor.conn_count() < 2 {
+        reactor.turn(Some(Duration::from_millis(10))).unwrap();
+        assert!(Instant::now() < deadline, "both connections accepted");
+    }
+    // On loopback a write returns once the bytes are in the peer's receive
+    // queue, so the next turn finds both readable without waiting, and its
+    // clock is read between `before` and `after`.
+    for c in &mut clients {
+        c.write_all(b"x").unwrap();
+    }
+    let before = Instant::now();
+    reactor.turn(Some(PATIENCE)).unwrap();
+    let after = Instant::now();
+    let stamps = stamps.borrow();
+    assert_eq!(stamps.len(), 2, "both reads in one turn");
+    assert_eq!(stamps[0], stamps[1], "one clock per turn");
+    // Full resolution: a clock kept in whole milliseconds since the reactor
+    // was made would lag `before` by up to a millisecond.
+    assert!(
+        before <= stamps[0] && stamps[0] <= after,
+        "the turn's clock lies within the turn"
+    );
 }

@@ -34,16 +34,20 @@ pub struct TimerId {
     generation: NonZeroU32,
 }
 
-/// The reactor's coarse clock: one `Instant::now()` per turn.
+/// The reactor's clock: one `Instant::now()` per turn, kept as read (for
+/// handlers) and as a millisecond tick (for timers).
 pub(crate) struct Clock {
     start: Instant,
+    read: Instant,
     now: Tick,
 }
 
 impl Clock {
     pub(crate) fn new() -> Clock {
+        let start = Instant::now();
         Clock {
-            start: Instant::now(),
+            start,
+            read: start,
             now: 0,
         }
     }
@@ -55,6 +59,7 @@ impl Clock {
 
     /// Sets the loop's time to `now` (read once per turn by the caller).
     pub(crate) fn set(&mut self, now: Instant) -> Tick {
+        self.read = now;
         self.now = now.saturating_duration_since(self.start).as_millis() as Tick;
         self.now
     }
@@ -63,8 +68,9 @@ impl Clock {
         self.now
     }
 
+    /// The time last read, at full resolution.
     pub(crate) fn instant(&self) -> Instant {
-        self.start + Duration::from_millis(self.now)
+        self.read
     }
 
     /// The tick `delay` from the present moment, rounded up so a timer
