@@ -56,6 +56,12 @@ impl Histogram {
         self.total += n;
     }
 
+    /// Records one sample of `ns` nanoseconds.
+    pub fn record_nanos(&mut self, ns: u64) {
+        self.counts[bucket(ns)] += 1;
+        self.total += 1;
+    }
+
     pub fn count(&self) -> u64 {
         self.total
     }

@@ -6,7 +6,6 @@
 //! The client's reactor runs on the caller's thread, turn by turn, so a
 //! benchmark can ask for exactly "N more messages" and time them.
 
-use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -34,6 +33,8 @@ pub struct Spec {
 /// Shared by all client connections (the reactor's state).
 #[derive(Default)]
 pub struct Stats {
+    /// Send and receive times, in nanoseconds.
+    pub clock: TurnNanos,
     /// Echoes received in full.
     pub completed: u64,
     pub latency: Histogram,
@@ -47,6 +48,38 @@ pub struct Stats {
     pub churning: bool,
 }
 
+/// The reactor's clock (`Ctx::now`, read once per turn) in nanoseconds
+/// since the client started, converted once per turn: `Instant`
+/// arithmetic costs some 50 instructions, and every message would pay it
+/// twice (stamp, latency).
+pub struct TurnNanos {
+    start: Instant,
+    last: Instant,
+    last_nanos: u64,
+}
+
+impl Default for TurnNanos {
+    fn default() -> Self {
+        let start = Instant::now();
+        TurnNanos {
+            start,
+            last: start,
+            last_nanos: 0,
+        }
+    }
+}
+
+impl TurnNanos {
+    /// `t` in nanoseconds since the start.
+    pub fn of(&mut self, t: Instant) -> u64 {
+        if t != self.last {
+            self.last = t;
+            self.last_nanos = t.saturating_duration_since(self.start).as_nanos() as u64;
+        }
+        self.last_nanos
+    }
+}
+
 /// One ping-pong / pipelined connection.
 struct Pinger {
     size: usize,
@@ -56,8 +89,10 @@ struct Pinger {
     in_flight: usize,
     /// Bytes of the echo of the oldest in-flight message received so far.
     partial: usize,
-    /// When each in-flight message was sent, oldest first.
-    sent_at: VecDeque<Instant>,
+    /// When each in-flight message was sent: a ring of `depth` slots, the
+    /// oldest at `oldest`.
+    sent_at: Box<[u64]>,
+    oldest: usize,
     /// `depth * size` bytes of payload.
     payload: Vec<u8>,
     /// Paced: the time between sends, when the next one is due, and the
@@ -65,6 +100,8 @@ struct Pinger {
     period: Option<Duration>,
     next_send: Instant,
     pacer: Option<TimerId>,
+    /// Plain ping-pong: depth 1, unpaced, unlimited (the hot path).
+    ping_pong: bool,
 }
 
 impl Pinger {
@@ -78,12 +115,14 @@ impl Pinger {
             period: spec.period,
             next_send: Instant::now() + stagger,
             pacer: None,
+            ping_pong: spec.depth == 1 && spec.period.is_none() && spec.per_conn.is_none(),
             size: spec.size,
             depth: spec.depth,
             to_send: spec.per_conn.unwrap_or(u64::MAX),
             in_flight: 0,
             partial: 0,
-            sent_at: VecDeque::with_capacity(spec.depth),
+            sent_at: vec![0; spec.depth].into_boxed_slice(),
+            oldest: 0,
             payload: vec![0x5a; spec.size * spec.depth],
         }
     }
@@ -105,31 +144,77 @@ impl Pinger {
 
     /// Tops the connection up to `depth` messages in flight, in one send.
     fn refill(&mut self, ctx: &mut Ctx<'_, Stats>, now: Instant) {
-        let n = (self.depth - self.in_flight).min(self.to_send.min(usize::MAX as u64) as usize);
+        let room = self.depth - self.in_flight;
+        let n = if self.to_send < room as u64 {
+            self.to_send as usize
+        } else {
+            room
+        };
         if n == 0 {
             if self.in_flight == 0 {
                 ctx.close();
             }
             return;
         }
-        if ctx.send(&self.payload[..n * self.size]).is_err() {
+        if let Err(error) = ctx.send(&self.payload[..n * self.size]) {
+            drop(error);
             ctx.abort();
             return;
         }
         if self.to_send != u64::MAX {
             self.to_send -= n as u64;
         }
-        self.in_flight += n;
+        let now = ctx.state().clock.of(now);
         for _ in 0..n {
-            self.sent_at.push_back(now);
+            let slot = self.slot(self.in_flight);
+            self.sent_at[slot] = now;
+            self.in_flight += 1;
         }
+    }
+
+    /// Plain ping-pong, the echo back whole: records it and sends the next
+    /// ping. Kept short, and stamped with the turn's clock (no clock read
+    /// per message): in a closed loop on two cores the slower side sets the
+    /// pace and makes the other wait, and that must be the server under
+    /// test, not the load generator (README, Performance).
+    fn ping_again(&mut self, ctx: &mut Ctx<'_, Stats>) {
+        let now = ctx.now();
+        let stats = ctx.state();
+        let now = stats.clock.of(now);
+        stats.completed += 1;
+        if stats.record {
+            stats
+                .latency
+                .record_nanos(now.saturating_sub(self.sent_at[0]));
+        }
+        self.partial = 0;
+        self.sent_at[0] = now;
+        if let Err(error) = ctx.send(&self.payload[..self.size]) {
+            drop(error);
+            ctx.abort();
+        }
+    }
+
+    /// The ring slot `k` places after the oldest.
+    fn slot(&self, k: usize) -> usize {
+        let i = self.oldest + k;
+        if i >= self.depth { i - self.depth } else { i }
+    }
+
+    /// Forgets the oldest in-flight message; returns when it was sent.
+    fn pop_oldest(&mut self) -> u64 {
+        let sent = self.sent_at[self.oldest];
+        self.oldest = self.slot(1);
+        self.in_flight -= 1;
+        sent
     }
 }
 
 impl Handler<Stats> for Pinger {
     fn on_open(&mut self, ctx: &mut Ctx<'_, Stats>) {
         ctx.state().opened += 1;
-        self.send_next(ctx, Instant::now());
+        let now = ctx.now();
+        self.send_next(ctx, now);
     }
 
     fn on_timer(&mut self, ctx: &mut Ctx<'_, Stats>, timer: TimerId) {
@@ -145,21 +230,24 @@ impl Handler<Stats> for Pinger {
     fn on_read(&mut self, ctx: &mut Ctx<'_, Stats>, input: &mut BytesMut) {
         let bytes = self.partial + input.len();
         input.clear();
+        if self.ping_pong && bytes == self.size {
+            return self.ping_again(ctx);
+        }
         let done = bytes / self.size;
         self.partial = bytes % self.size;
         if done == 0 {
             return;
         }
-        let now = Instant::now();
+        let now = ctx.now();
         let stats = ctx.state();
+        let now_nanos = stats.clock.of(now);
         stats.completed += done as u64;
-        for _ in 0..done {
-            let sent = self.sent_at.pop_front().unwrap_or(now);
+        for _ in 0..done.min(self.in_flight) {
+            let sent = self.pop_oldest();
             if stats.record {
-                stats.latency.record(now - sent);
+                stats.latency.record_nanos(now_nanos.saturating_sub(sent));
             }
         }
-        self.in_flight -= done.min(self.in_flight);
         self.send_next(ctx, now);
     }
 
