@@ -16,6 +16,10 @@
 # a whole client run minus a run that only connects and closes, so setup and
 # teardown cancel out.
 #
+# SERVER_CPU=0 CLIENT_CPU=1 (the default) place the two; on a shared VM the
+# two cores are not always equally quick, and syscalls per message at depth
+# 1 depend on which side is the quicker (README, Performance).
+#
 # CONTENDERS="netloop tokio mio" (the default) picks the servers; the first
 # is compared with the others. netloop_delayN is the netloop server slowed
 # by a busy-wait of N ns per read (an experiment: see README, Performance).
@@ -49,7 +53,7 @@ fi
 build
 RESULTS=$(mktemp)
 trap 'rm -f "$RESULTS" "$RESULTS".*' EXIT
-echo "# $(date -u +%FT%TZ) rounds=$ROUNDS seconds=$SECS load average at start: $(load_average)"
+echo "# $(date -u +%FT%TZ) rounds=$ROUNDS seconds=$SECS server on core $SERVER_CPU, load generator on core $CLIENT_CPU; load average at start: $(load_average)"
 
 # syscalls CONTENDER-ARGS... : syscalls counted over one client run; prints
 # "syscalls messages".
