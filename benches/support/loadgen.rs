@@ -164,10 +164,10 @@ impl Pinger {
         if self.to_send != u64::MAX {
             self.to_send -= n as u64;
         }
-        let now = ctx.state().clock.of(now);
+        let stamp = ctx.state().clock.of(now);
         for _ in 0..n {
             let slot = self.slot(self.in_flight);
-            self.sent_at[slot] = now;
+            self.sent_at[slot] = stamp;
             self.in_flight += 1;
         }
     }

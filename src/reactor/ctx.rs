@@ -63,6 +63,8 @@ impl<'a, S: 'static> ReactorCtx<'a, S> {
     /// turn and shared by every callback of the turn (like muduo's receive
     /// time), so a handler that stamps each message costs no clock read per
     /// message; it lags the wall clock by at most the time the turn has run.
+    /// Between turns (through [`Reactor::ctx`](crate::Reactor::ctx)) it is
+    /// the last turn's.
     ///
     /// ```
     /// use std::time::{Duration, Instant};
