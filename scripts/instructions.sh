@@ -37,7 +37,7 @@ instructions() {
     pingpong --conns "$CONNS" --size 64 --depth "$DEPTH" --messages "$2" >/dev/null
     wait "$SERVER_PID"
     wait_closed
-    awk '/^totals:/ { print $2 }' "$file"
+    callgrind_total "$file"
 }
 
 printf "%-8s %14s %14s %12s\n" server "Ir($SHORT)" "Ir($LONG)" "Ir/message"

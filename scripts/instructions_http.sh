@@ -18,22 +18,13 @@ DEPTH=${3:-16}
 SHORT=${4:-50}
 LONG=${5:-250}
 PORT=${PORT:-18580}
-ADDR=127.0.0.1:$PORT
+source scripts/lib.sh
 command -v valgrind >/dev/null || { echo "needs valgrind (apt-get install valgrind)" >&2; exit 1; }
 echo "# building (release)..." >&2
 cargo build --release --quiet --example http --example http_tokio
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
-echo "# $(date -u +%FT%TZ) path=$URL_PATH conns=$CONNS depth=$DEPTH rounds=$SHORT/$LONG load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-
-wait_listening() {
-    for _ in $(seq 400); do
-        [ -n "$(ss -Hltn "sport = :$PORT")" ] && return 0
-        sleep 0.05
-    done
-    echo "nothing listens on $PORT" >&2
-    return 1
-}
+echo "# $(date -u +%FT%TZ) path=$URL_PATH conns=$CONNS depth=$DEPTH rounds=$SHORT/$LONG load average: $(load_average)"
 
 # instructions BINARY ROUNDS: the server's total instruction count.
 instructions() {
@@ -44,8 +35,8 @@ instructions() {
     python3 scripts/http_client.py "$ADDR" "$URL_PATH" "$CONNS" "$DEPTH" "$2" >/dev/null
     kill -TERM "$pid"  # not INT: background jobs of a script ignore it
     wait "$pid" 2>/dev/null || true
-    while [ -n "$(ss -Hltn "sport = :$PORT")" ]; do sleep 0.05; done
-    awk '/^totals:/ { print $2 }' "$file"
+    wait_closed
+    callgrind_total "$file"
 }
 
 printf "%-8s %14s %14s %12s\n" server "Ir(short)" "Ir(long)" "Ir/request"

@@ -34,7 +34,7 @@ run() {
     line=$(taskset -c "$CLIENT_CPU" valgrind --tool=callgrind --callgrind-out-file="$file" \
         "$BIN/pingpong" --addr "$ADDR" --conns "$CONNS" --size 64 --depth "$DEPTH" \
         --warmup 0 --duration "$1" 2>"$file.log")
-    echo "$(awk '/^totals:/ { print $2 }' "$file") $(field total_messages "$line")"
+    echo "$(callgrind_total "$file") $(field total_messages "$line")"
 }
 
 read -r i1 m1 < <(run "$SHORT")

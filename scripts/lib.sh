@@ -121,3 +121,8 @@ rotate() {
 load_average() {
     cut -d' ' -f1-3 /proc/loadavg
 }
+
+# callgrind_total FILE: the total instruction count in a callgrind output file.
+callgrind_total() {
+    awk '/^totals:/ { print $2 }' "$1"
+}

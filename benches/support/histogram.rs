@@ -51,15 +51,17 @@ impl Histogram {
 
     /// Records `n` samples of the same value.
     pub fn record_n(&mut self, d: Duration, n: u64) {
-        let ns = d.as_nanos().min(u64::MAX as u128) as u64;
-        self.counts[bucket(ns)] += n;
-        self.total += n;
+        self.add(d.as_nanos().min(u64::MAX as u128) as u64, n);
     }
 
     /// Records one sample of `ns` nanoseconds.
     pub fn record_nanos(&mut self, ns: u64) {
-        self.counts[bucket(ns)] += 1;
-        self.total += 1;
+        self.add(ns, 1);
+    }
+
+    fn add(&mut self, ns: u64, n: u64) {
+        self.counts[bucket(ns)] += n;
+        self.total += n;
     }
 
     pub fn count(&self) -> u64 {
