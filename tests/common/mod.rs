@@ -8,6 +8,7 @@
 
 pub mod counting_alloc;
 pub mod inline;
+pub mod peer;
 pub mod procfs;
 pub mod tools;
 
