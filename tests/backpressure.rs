@@ -1,10 +1,11 @@
 //! A peer that does not read: the send queue stops at its hard cap, water
-//! mark callbacks fire once per crossing, and nothing is lost once the peer
-//! reads.
+//! mark callbacks fire once per crossing (`on_drain` only once the queue is
+//! down to the low mark), and nothing is lost once the peer reads.
 
 mod common;
 
 use std::io::Read;
+use std::sync::{Arc, Mutex};
 
 use common::*;
 use netloop::bytes::BytesMut;
@@ -21,6 +22,8 @@ struct Producer {
     sent: usize,
     data: Vec<u8>,
     refused: usize,
+    /// `ctx.queued()` seen at the start of each `on_drain`.
+    queued_at_drain: Arc<Mutex<Vec<usize>>>,
 }
 
 impl Producer {
@@ -50,20 +53,24 @@ impl Handler for Producer {
         input.clear();
     }
     fn on_drain(&mut self, ctx: &mut Ctx<'_>) {
+        self.queued_at_drain.lock().unwrap().push(ctx.queued());
         self.fill(ctx);
     }
 }
 
 #[test]
 fn queue_stops_at_the_cap_and_water_marks_fire_once_per_crossing() {
+    let queued_at_drain = Arc::new(Mutex::new(Vec::new()));
+    let drains = queued_at_drain.clone();
     let conn = ConnOptions::default()
         .water_marks(HIGH, LOW)
         .max_send_queue(CAP)
         .send_buffer(16 << 10);
-    let server = serve(ListenOptions::default().conn(conn), || Producer {
+    let server = serve(ListenOptions::default().conn(conn), move || Producer {
         sent: 0,
         data: pattern(TOTAL),
         refused: 0,
+        queued_at_drain: drains.clone(),
     });
     // A small receive window so the server's queue really fills.
     let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
@@ -113,6 +120,19 @@ fn queue_stops_at_the_cap_and_water_marks_fire_once_per_crossing() {
         if let Ev::High(q) = e {
             assert!((HIGH..=CAP).contains(q), "high water reported at {q}");
         }
+    }
+    // on_drain comes at or below the low mark, not as soon as the queue
+    // leaves the high one.
+    let queued_at_drain = queued_at_drain.lock().unwrap().clone();
+    assert_eq!(
+        queued_at_drain.len(),
+        marks.iter().filter(|e| **e == Ev::Drain).count()
+    );
+    for q in &queued_at_drain {
+        assert!(
+            *q <= LOW,
+            "on_drain with {q} bytes queued, above the low mark {LOW}"
+        );
     }
     drop(c);
     let metrics = server.finish();
