@@ -11,7 +11,7 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::procfs::{ThreadCpu, current_tid};
 use common::*;
@@ -30,6 +30,9 @@ const MAX_IDLE_CPU: f64 = 0.10;
 /// 10 ms to 1 s; a spinning loop would make millions).
 const MAX_RETRIES_IN_WINDOW: u64 = 50;
 const WINDOW: Duration = Duration::from_millis(2000);
+/// The least time between two accept retries once the backoff has reached
+/// its maximum (well within `WINDOW`: 10 ms doubling to 1 s).
+const RETRY_GAP: Duration = Duration::from_millis(1000);
 
 fn nofile_limit() -> libc::rlimit {
     let mut lim = libc::rlimit {
@@ -117,8 +120,8 @@ fn out_of_descriptors_the_server_neither_spins_nor_stalls() {
     // Idle, with accept failing: the loop must sleep, not spin.
     let errors_before = handle.metrics().accept_errors;
     let share = reactor_cpu.share_during(|| {
-        let end = std::time::Instant::now() + WINDOW;
-        wait_until("the window passed", || std::time::Instant::now() >= end)
+        let end = Instant::now() + WINDOW;
+        wait_until("the window passed", || Instant::now() >= end)
     });
     let retries = handle.metrics().accept_errors - errors_before;
     println!(
@@ -145,19 +148,32 @@ fn out_of_descriptors_the_server_neither_spins_nor_stalls() {
     );
 
     // A connection closes: its descriptor goes to the next queued client
-    // at once (the listener retries on close, not only from the timer).
+    // at once (the listener retries on close), not at the next timed retry.
+    // The retries are a second apart by now (the backoff is at its 1 s
+    // maximum), and the close follows one closely: the timer cannot accept
+    // before `RETRY_GAP` after the last moment the count of failed accepts
+    // was seen unchanged. The client must be served well before that.
     // (Shut down, not dropped: the client's own descriptor stays taken, so
     // the only one freed is the server's.)
     let accepted_before = handle.metrics().accepted;
+    let retries_before = handle.metrics().accept_errors;
+    let patience = Instant::now() + PATIENCE;
+    let mut before_retry = Instant::now();
+    while handle.metrics().accept_errors == retries_before {
+        assert!(Instant::now() < patience, "no accept retry");
+        std::thread::sleep(Duration::from_millis(1));
+        before_retry = Instant::now();
+    }
     let leaving = fit.pop().unwrap();
     leaving.shutdown(std::net::Shutdown::Both).unwrap();
-    let t0 = std::time::Instant::now();
     wait_until("a queued client was accepted", || {
         handle.metrics().accepted == accepted_before + 1
     });
-    println!(
-        "a queued client was accepted {:?} after a connection closed",
-        t0.elapsed()
+    let waited = before_retry.elapsed();
+    println!("a queued client was accepted {waited:?} after a retry, the close just after it");
+    assert!(
+        waited < RETRY_GAP / 2,
+        "the queued client waited {waited:?}: for the retry timer, not the close"
     );
     let mut first = queued.remove(0);
     let mut buf = [0u8; 9];
