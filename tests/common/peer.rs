@@ -29,3 +29,15 @@ pub fn tcp_state(s: &TcpStream) -> u8 {
     // SAFETY: zeroed before the call, and every field is a plain integer.
     unsafe { info.assume_init() }.tcpi_state
 }
+
+/// Bytes written on `s` that the other end has not acknowledged yet, sent
+/// or not (`SIOCOUTQ`): zero once everything sits in the other end's
+/// receive queue.
+pub fn unacknowledged(s: &TcpStream) -> usize {
+    let mut value: libc::c_int = 0;
+    // SAFETY: SIOCOUTQ writes one c_int through the pointer, which points to
+    // a live, writable c_int for the duration of the call.
+    let rc = unsafe { libc::ioctl(s.as_raw_fd(), libc::TIOCOUTQ, &mut value) };
+    assert_eq!(rc, 0, "SIOCOUTQ: {}", std::io::Error::last_os_error());
+    value as usize
+}
