@@ -257,10 +257,13 @@ struct TimerLog {
 }
 
 const CONN_TIMERS: usize = 1000;
+/// The delay of the timer set as the connection closes.
+const LEFTOVER: Duration = Duration::from_millis(500);
 
 /// Sets 1000 timers on open, cancels every fourth, runs an interval five
-/// times, then closes once every uncancelled timer fired. It also sets a
-/// long timer that must never fire, since the connection is gone by then.
+/// times, then closes once every uncancelled timer fired. As it closes it
+/// sets one more timer, which must never fire: the connection is gone (as
+/// soon as the peer answers our FIN) long before it is due.
 struct TimerConn {
     log: Arc<Mutex<TimerLog>>,
     interval: Option<TimerId>,
@@ -283,7 +286,6 @@ impl Handler for TimerConn {
             log.cancelled.push(i);
         }
         self.interval = Some(ctx.set_interval(Duration::from_millis(20)));
-        self.leftover = Some(ctx.set_timer(Duration::from_millis(600)));
     }
 
     fn on_read(&mut self, _ctx: &mut Ctx<'_>, input: &mut BytesMut) {
@@ -304,7 +306,11 @@ impl Handler for TimerConn {
             let (i, delay, set_at) = log.set[&timer];
             log.fired.push((i, delay, set_at, now));
         }
-        if log.fired.len() == CONN_TIMERS - CONN_TIMERS / 4 && log.interval_runs >= 5 {
+        if log.fired.len() == CONN_TIMERS - CONN_TIMERS / 4
+            && log.interval_runs >= 5
+            && self.leftover.is_none()
+        {
+            self.leftover = Some(ctx.set_timer(LEFTOVER));
             ctx.close();
         }
     }
@@ -322,9 +328,22 @@ fn connection_timers_fire_in_order_cancel_and_die_with_the_connection() {
     let mut client = server.client();
     let (_, end) = read_to_end(&mut client);
     end.unwrap();
+    drop(client);
     server.wait_log("the connection closed", |l| l.closes().len() == 1);
-    // Give the long timer the time to (wrongly) fire.
-    std::thread::sleep(Duration::from_millis(700));
+    // A reactor timer set now is due after the leftover one (same delay,
+    // set later), and timers fire in deadline order: once it fired, the
+    // leftover timer would have fired too.
+    let (tx, rx) = std::sync::mpsc::channel();
+    server
+        .handle
+        .post(move |rc| {
+            rc.schedule(LEFTOVER + Duration::from_millis(5), move |_| {
+                let _ = tx.send(());
+            });
+        })
+        .unwrap();
+    rx.recv_timeout(PATIENCE)
+        .expect("the later reactor timer fired");
     server.finish();
     let log = log.lock().unwrap();
     assert!(!log.leftover_fired, "a timer of a closed connection fired");
@@ -416,13 +435,36 @@ fn timers_of_closed_connections_do_not_pile_up() {
     server.finish();
 }
 
-/// Records the turn's clock at each read.
-struct StampReads(Rc<RefCell<Vec<Instant>>>);
+/// Records the turn's clock at each read, and counts `on_close` calls and
+/// callbacks after one.
+struct StampReads {
+    stamps: Rc<RefCell<Vec<Instant>>>,
+    closes: Rc<RefCell<(usize, usize)>>,
+    closed: bool,
+}
+
+impl StampReads {
+    fn callback(&mut self) {
+        if self.closed {
+            self.closes.borrow_mut().1 += 1;
+        }
+    }
+}
 
 impl Handler for StampReads {
     fn on_read(&mut self, ctx: &mut Ctx<'_>, input: &mut BytesMut) {
+        self.callback();
         input.clear();
-        self.0.borrow_mut().push(ctx.now());
+        self.stamps.borrow_mut().push(ctx.now());
+    }
+    fn on_eof(&mut self, ctx: &mut Ctx<'_>) {
+        self.callback();
+        ctx.close();
+    }
+    fn on_close(&mut self, _ctx: &mut Ctx<'_>, _reason: netloop::CloseReason) {
+        self.callback();
+        self.closed = true;
+        self.closes.borrow_mut().0 += 1;
     }
 }
 
@@ -430,12 +472,17 @@ impl Handler for StampReads {
 fn the_turn_clock_is_when_the_poll_returned_and_every_callback_of_the_turn_sees_it() {
     let mut reactor = Reactor::new().unwrap();
     let stamps = Rc::new(RefCell::new(Vec::new()));
-    let shared = stamps.clone();
+    let closes = Rc::new(RefCell::new((0, 0)));
+    let (shared, shared_closes) = (stamps.clone(), closes.clone());
     let listener = reactor
         .listen(
             "127.0.0.1:0".parse().unwrap(),
             ListenOptions::default(),
-            move || StampReads(shared.clone()),
+            move || StampReads {
+                stamps: shared.clone(),
+                closes: shared_closes.clone(),
+                closed: false,
+            },
         )
         .unwrap();
     let addr = reactor.listener_addr(listener).unwrap();
@@ -454,13 +501,28 @@ fn the_turn_clock_is_when_the_poll_returned_and_every_callback_of_the_turn_sees_
     let before = Instant::now();
     reactor.turn(Some(PATIENCE)).unwrap();
     let after = Instant::now();
-    let stamps = stamps.borrow();
-    assert_eq!(stamps.len(), 2, "both reads in one turn");
-    assert_eq!(stamps[0], stamps[1], "one clock per turn");
-    // Full resolution: a clock kept in whole milliseconds since the reactor
-    // was made would lag `before` by up to a millisecond.
-    assert!(
-        before <= stamps[0] && stamps[0] <= after,
-        "the turn's clock lies within the turn"
+    {
+        let stamps = stamps.borrow();
+        assert_eq!(stamps.len(), 2, "both reads in one turn");
+        assert_eq!(stamps[0], stamps[1], "one clock per turn");
+        // Full resolution: a clock kept in whole milliseconds since the
+        // reactor was made would lag `before` by up to a millisecond.
+        assert!(
+            before <= stamps[0] && stamps[0] <= after,
+            "the turn's clock lies within the turn"
+        );
+    }
+    // The clients leave: both connections close, once each.
+    drop(clients);
+    let deadline = Instant::now() + PATIENCE;
+    while reactor.conn_count() > 0 {
+        reactor.turn(Some(Duration::from_millis(10))).unwrap();
+        assert!(Instant::now() < deadline, "both connections closed");
+    }
+    assert_eq!(reactor.metrics().open, 0);
+    assert_eq!(
+        *closes.borrow(),
+        (2, 0),
+        "(on_close calls, callbacks after one)"
     );
 }
