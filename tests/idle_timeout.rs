@@ -14,6 +14,12 @@ use netloop::handler::Discard;
 use netloop::{CloseReason, ConnOptions, Ctx, Handler, ListenOptions, TimerId, Verdict};
 
 const IDLE: Duration = Duration::from_millis(400);
+/// How often the talker sends: far below `IDLE`, so a late wake-up on a
+/// loaded machine does not make it look idle.
+const TALK: Duration = Duration::from_millis(25);
+/// The idle clock keeps whole milliseconds: a close may come up to that
+/// much before `IDLE` has passed in full.
+const TICK: Duration = Duration::from_millis(2);
 
 fn idle_opts() -> ListenOptions {
     ListenOptions::default().conn(ConnOptions::default().idle_timeout(IDLE))
@@ -26,10 +32,13 @@ fn a_silent_peer_is_closed_at_the_timeout_and_a_talking_one_is_not() {
     let mut silent = server.client();
     let mut talker = server.client();
     server.wait_log("both open", |log| log.conns().len() == 2);
-    // The talker sends every 100 ms for three idle periods.
+    // The talker sends every `TALK` for three idle periods. (The sleep
+    // paces it; nothing waits on it.)
+    let mut last_sent = Instant::now();
     while opened.elapsed() < IDLE * 3 {
+        last_sent = Instant::now();
         talker.write_all(b"x").unwrap();
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(TALK);
     }
     // The silent one got a clean FIN at about the timeout.
     let (_, end) = read_to_end(&mut silent);
@@ -49,13 +58,14 @@ fn a_silent_peer_is_closed_at_the_timeout_and_a_talking_one_is_not() {
             Ev::Close(CloseReason::IdleTimeout)
         ]
     );
-    // Once the talker stops, it is closed too.
-    let stopped = Instant::now();
+    // Once the talker stops, it is closed too, not before a full `IDLE`
+    // after its last byte (which the server cannot have read before it
+    // was written).
     let (_, end) = read_to_end(&mut talker);
     end.unwrap();
-    let waited = stopped.elapsed();
+    let waited = last_sent.elapsed();
     assert!(
-        waited >= IDLE - Duration::from_millis(120),
+        waited >= IDLE - TICK,
         "closed {waited:?} after the last byte"
     );
     let metrics = server.finish();
@@ -126,8 +136,9 @@ impl Handler for PauseAWhile {
 fn no_idle_timeout_while_reading_is_paused() {
     let server = serve(idle_opts(), || PauseAWhile { resume: None });
     let mut client = server.client();
-    client.write_all(b"go").unwrap();
+    // Before the write: the server pauses on reading it, so not earlier.
     let started = Instant::now();
+    client.write_all(b"go").unwrap();
     let (_, end) = read_to_end(&mut client);
     end.unwrap();
     let elapsed = started.elapsed();
@@ -139,7 +150,7 @@ fn no_idle_timeout_while_reading_is_paused() {
         "{evs:?}"
     );
     assert!(
-        elapsed >= PAUSE + IDLE - Duration::from_millis(50),
+        elapsed >= PAUSE + IDLE - TICK,
         "closed {elapsed:?} after pausing for {PAUSE:?}: the pause counted as idle"
     );
     server.finish();
