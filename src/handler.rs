@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | [`on_open`](Handler::on_open) | accepted, or an outbound connect completed | everything |
 //! | [`on_read`](Handler::on_read) | bytes arrived (or paused input is handed back on resume) | everything |
+//! | [`on_input_full`](Handler::on_input_full) | unconsumed input reached `max_input`; return `Keep` to stay | everything |
 //! | [`on_eof`](Handler::on_eof) | the peer shut its write side (FIN) | send, close; no more reads |
 //! | [`on_half_close`](Handler::on_half_close) | our `shutdown_write` finished: queue flushed, FIN sent | read, close |
 //! | [`on_high_water`](Handler::on_high_water) | the send queue crossed the high mark | everything (typically pause a producer) |
@@ -81,6 +82,20 @@ pub trait Handler<S: 'static = ()>: 'static {
     /// what is buffered).
     fn on_read(&mut self, ctx: &mut Ctx<'_, S>, input: &mut BytesMut);
 
+    /// Unconsumed input reached [`max_input`](crate::ConnOptions::max_input)
+    /// (`buffered` bytes): reading has paused. A handler waiting for a
+    /// message larger than the cap would otherwise wait forever, and a
+    /// peer could pin the memory on purpose. The default returns
+    /// [`Verdict::Close`]: the connection closes gracefully (what is queued
+    /// is flushed, input is discarded, FIN) with [`CloseReason::InputFull`].
+    /// [`Verdict::Keep`] keeps it with reading paused until the handler
+    /// consumes input and calls [`resume_read`](Ctx::resume_read); the idle
+    /// timeout keeps running meanwhile. Fires once per time the cap is reached.
+    fn on_input_full(&mut self, ctx: &mut Ctx<'_, S>, buffered: usize) -> Verdict {
+        let _ = (ctx, buffered);
+        Verdict::Close
+    }
+
     /// The peer shut its write side. Reading is over; sending still works.
     /// The default closes gracefully once the queue is flushed.
     fn on_eof(&mut self, ctx: &mut Ctx<'_, S>) {
@@ -146,10 +161,13 @@ pub trait Handler<S: 'static = ()>: 'static {
         let _ = (ctx, error);
     }
 
-    /// The reactor began a graceful shutdown: finish up and close. At the
-    /// deadline idle connections are closed and busy ones aborted.
+    /// The reactor began a graceful shutdown: finish up and close. The
+    /// default closes at once with [`Ctx::close`] (flush, then a lingering
+    /// close, so the peer gets every reply and a clean FIN). At the
+    /// deadline connections with nothing queued are closed and the rest
+    /// (still flushing or lingering) reset.
     fn on_shutdown(&mut self, ctx: &mut Ctx<'_, S>) {
-        let _ = ctx;
+        ctx.close();
     }
 
     /// The connection is gone. Called exactly once for every connection,

@@ -57,7 +57,7 @@ mod sys;
 pub use bytes;
 pub use conn::ConnStats;
 pub use conn::close::{CloseReason, LingerOutcome};
-pub use conn::options::{ConnOptions, Keepalive, OnOverflow};
+pub use conn::options::{ConnOptions, DEFAULT_LINGER, Keepalive, OnOverflow};
 pub use conn::send_buf::SendBuf;
 pub use conn::state::ConnState;
 pub use error::{Error, Result};

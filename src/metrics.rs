@@ -52,7 +52,7 @@ impl Counter {
 }
 
 /// Number of distinct close-reason kinds counted.
-const REASONS: usize = 15;
+const REASONS: usize = 16;
 
 fn reason_index(reason: CloseReason) -> usize {
     match reason {
@@ -71,6 +71,7 @@ fn reason_index(reason: CloseReason) -> usize {
         CloseReason::Panicked => 12,
         CloseReason::Shutdown => 13,
         CloseReason::Error(_) => 14,
+        CloseReason::InputFull => 15,
     }
 }
 

@@ -45,9 +45,10 @@ fn operations_on_a_closed_connection_are_typed_errors() {
             .close()
             .expect("a second close before it applies is a no-op");
     }
+    // The peer reads to our FIN and closes; that ends the lingering close.
+    let reader = std::thread::spawn(move || read_to_end(&mut c).1);
     s.turn_until("closed", |_, log| log.closes().contains_key(&id));
-    let (_, end) = read_to_end(&mut c);
-    end.expect("the peer sees a clean FIN");
+    reader.join().unwrap().expect("the peer sees a clean FIN");
 
     let mut rc = s.reactor.ctx();
     let mut conn = rc.conn(id);
@@ -88,7 +89,7 @@ fn sends_while_closing_are_refused_and_queued_bytes_still_arrive() {
         conn.close().unwrap();
     }
     s.turn_until("closing", |r, _| {
-        r.ctx().conn(id).state() == Some(ConnState::Closing)
+        r.ctx().conn(id).state() == Some(ConnState::LingerFlushing)
     });
     {
         let mut rc = s.reactor.ctx();

@@ -17,8 +17,8 @@ impl Handler for Commands {
         if input.starts_with(b"bye") {
             ctx.send(b"goodbye").unwrap();
             ctx.close();
-            // Closing is applied after the callback: still open here.
-            assert!(ctx.conn_state() == netloop::ConnState::Open);
+            // The close is applied after the callback, but shows at once.
+            assert_eq!(ctx.conn_state(), netloop::ConnState::LingerFlushing);
         } else if input.starts_with(b"kill") {
             let me = ctx.id();
             let others: Vec<_> = ctx.conn_ids().filter(|&id| id != me).collect();
@@ -40,6 +40,7 @@ fn close_inside_on_read_flushes_the_reply_first() {
     let (got, end) = read_to_end(&mut c);
     end.unwrap();
     assert_eq!(got, b"goodbye");
+    drop(c); // our FIN ends the server's lingering close
     let id = server.log.conns()[0];
     server.wait_log("closed", |log| log.closes().contains_key(&id));
     assert_eq!(
@@ -61,8 +62,8 @@ fn a_callback_closes_another_connection_by_id() {
     let mut done = [0u8; 4];
     killer.read_exact(&mut done).unwrap();
     assert_eq!(&done, b"done");
-    for v in &mut victims {
-        let (got, end) = read_to_end(v);
+    for mut v in victims {
+        let (got, end) = read_to_end(&mut v);
         end.unwrap();
         assert_eq!(got, b"killed");
     }

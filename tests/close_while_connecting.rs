@@ -57,6 +57,7 @@ fn close_while_connecting_delivers_what_was_sent_then_fin() {
     let mut got = Vec::new();
     accepted.read_to_end(&mut got).expect("a clean FIN");
     assert_eq!(got, b"request");
+    drop(accepted); // our FIN ends its lingering close
     server.wait_log("closed", |log| log.closes().contains_key(&id));
     assert_eq!(
         server.log.of(id),

@@ -140,6 +140,7 @@ fn handlers_that_finish_early_end_the_loop_before_the_deadline() {
     let (got, end) = read_to_end(&mut reader);
     assert_eq!(got.len(), PAYLOAD);
     assert!(end.is_ok(), "{end:?}");
+    drop(reader); // our FIN ends its lingering close
     server.wait_log("closed by its handler", |log| {
         log.of(reader_id)
             .ends_with(&[Ev::Close(CloseReason::Local)])

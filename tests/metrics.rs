@@ -89,6 +89,7 @@ fn counters_match_what_happened() {
     let mut kept = clients.nth(2).unwrap();
     server.handle.close(ids[4]).unwrap(); // Local
     assert!(read_to_end(&mut kept).1.is_ok());
+    drop(kept); // our FIN ends its lingering close
     wait_until("all closed", || server.handle.metrics().open == 0);
 
     let m = server.finish();

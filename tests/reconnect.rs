@@ -143,7 +143,12 @@ fn a_client_reconnects_with_backoff_until_it_closes_on_purpose() {
         failures_between(&seen.lock().unwrap(), restarted).len() >= 5
     });
     let listener = TcpListener::bind(addr).expect("rebind the server's port");
-    let (_second, _) = listener.accept().unwrap();
+    let (mut second, _) = listener.accept().unwrap();
+    // The client closes on purpose: read to its FIN and answer with ours,
+    // which ends its lingering close.
+    second.set_read_timeout(Some(PATIENCE)).unwrap();
+    std::io::Read::read_to_end(&mut second, &mut Vec::new()).expect("the client's FIN");
+    drop(second);
     server.wait_log("the second connection closed", |log| {
         log.closes()
             .values()

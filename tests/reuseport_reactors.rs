@@ -175,6 +175,7 @@ fn each_reactor_gets_its_own_state_and_ids_name_their_reactor() {
     server.close(id).expect("close routed");
     let (bytes, end) = common::read_to_end(&mut stream);
     assert!(bytes.is_empty() && end.is_ok(), "a clean FIN: {end:?}");
+    drop(stream); // our FIN ends its lingering close
     wait_until("closed", || server.metrics().total.open == 0);
     server.stop().unwrap();
     let summary = server.join().unwrap();

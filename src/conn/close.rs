@@ -40,6 +40,11 @@ pub enum CloseReason {
     /// by the bytes still unacknowledged (`SIOCOUTQ`), whether the kernel
     /// says `ETIMEDOUT` or `EHOSTUNREACH`.
     UserTimeout,
+    /// Unconsumed input reached [`max_input`](crate::ConnOptions::max_input)
+    /// and [`on_input_full`](crate::Handler::on_input_full) did not keep
+    /// the connection: it was closed gracefully (queue flushed, further
+    /// input discarded, FIN) without the input being read.
+    InputFull,
     /// An outbound connection could not be established.
     ConnectFailed(ConnectErrorKind),
     /// A handler callback panicked; the connection was aborted.
@@ -76,6 +81,7 @@ impl std::fmt::Display for CloseReason {
             CloseReason::WriteStall => f.write_str("write stalled"),
             CloseReason::KeepaliveTimeout => f.write_str("keepalive failed"),
             CloseReason::UserTimeout => f.write_str("unacknowledged data timed out"),
+            CloseReason::InputFull => f.write_str("input buffer full"),
             CloseReason::ConnectFailed(kind) => write!(f, "connect failed: {kind}"),
             CloseReason::Panicked => f.write_str("handler panicked"),
             CloseReason::Shutdown => f.write_str("reactor shut down"),

@@ -145,6 +145,21 @@ pub struct ConnStats {
     pub peak_queued: u64,
 }
 
+/// A lingering close's deadline, in 10 ms units so that it fits the
+/// padding of the connection record: up to 655 s, rounded up.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Patience(u16);
+
+impl Patience {
+    pub(crate) fn from_millis(ms: u32) -> Patience {
+        Patience(ms.div_ceil(10).min(u16::MAX.into()) as u16)
+    }
+
+    pub(crate) fn millis(self) -> u64 {
+        u64::from(self.0) * 10
+    }
+}
+
 /// The send-queue limits of one connection (copied from its options, and
 /// adjustable per connection).
 #[derive(Clone, Copy, Debug)]
@@ -195,6 +210,9 @@ pub(crate) struct Conn<S> {
     pub(crate) pending: Option<Intent>,
     /// Reason reported when a graceful close in progress completes.
     pub(crate) closing_reason: CloseReason,
+    /// The lingering close's patience: how long the flush may make no
+    /// progress, and how long the peer's FIN may take after ours.
+    pub(crate) linger: Patience,
     /// Input the handler left unconsumed. Empty (no allocation) otherwise:
     /// reads go through the reactor's shared scratch buffer.
     pub(crate) input: BytesMut,
@@ -233,6 +251,7 @@ impl<S> Conn<S> {
             flags: Flags::default(),
             pending: None,
             closing_reason: CloseReason::Local,
+            linger: Patience::default(),
             input: BytesMut::new(),
             send: SendBuf::new(),
             marks: Marks::new(opts.high_water, opts.low_water, opts.max_send_queue),
@@ -267,6 +286,27 @@ impl<S> Conn<S> {
     pub(crate) fn ended_on_purpose(&mut self) {
         if !self.flags.has(Flags::EOF_SEEN) {
             self.flags.insert(Flags::NO_RECONNECT);
+        }
+    }
+
+    /// The state as the handler sees it: a close, shutdown or abort asked
+    /// for in a running callback shows at once, though the loop applies it
+    /// only after the callback returns.
+    pub(crate) fn visible_state(&self) -> ConnState {
+        let Some(intent) = &self.pending else {
+            return self.state;
+        };
+        match (intent, self.state) {
+            (_, ConnState::Closed) => ConnState::Closed,
+            (
+                Intent::ShutdownWrite,
+                ConnState::Open | ConnState::ReadClosed | ConnState::Connecting,
+            ) => ConnState::WriteClosing,
+            (Intent::ShutdownWrite, s) => s,
+            (_, s) if s.is_closing() => s,
+            (Intent::Close(_), _) if self.opts.linger.is_none() => ConnState::Closing,
+            (Intent::Close(_) | Intent::Linger(_), _) => ConnState::LingerFlushing,
+            (Intent::Abort(_) | Intent::Fail(_), _) => ConnState::Closing,
         }
     }
 

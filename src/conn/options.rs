@@ -35,6 +35,9 @@ pub struct Keepalive {
     pub probes: u32,
 }
 
+/// The default deadline of `close()`'s lingering close ([`ConnOptions::linger`]).
+pub const DEFAULT_LINGER: Duration = Duration::from_secs(5);
+
 /// Options of one connection, accepted or outbound.
 ///
 /// Built with chained setters from [`ConnOptions::default()`]:
@@ -69,14 +72,25 @@ pub struct ConnOptions {
     pub max_send_queue: usize,
     /// What a send past the cap does.
     pub on_overflow: OnOverflow,
-    /// Unconsumed input at which reading pauses until the handler consumes
-    /// (see [`Handler::on_read`](crate::Handler::on_read)).
+    /// Unconsumed input at which reading pauses and
+    /// [`Handler::on_input_full`](crate::Handler::on_input_full) decides:
+    /// by default the connection is closed ([`CloseReason::InputFull`](crate::CloseReason::InputFull)).
     pub max_input: usize,
     /// Most bytes read from one connection per loop turn before others get a
     /// go (fairness under floods).
     pub read_budget: usize,
-    /// If set, [`close`](crate::Ctx::close) is a lingering close with this
-    /// deadline (flush, `SHUT_WR`, discard input until the peer's FIN).
+    /// How [`close`](crate::Ctx::close) ends a connection. With a deadline
+    /// (the default, [`DEFAULT_LINGER`]: 5 s) it is a lingering close: flush
+    /// while reading and discarding input, `SHUT_WR`, discard until the
+    /// peer's FIN, then close; the peer's replies are never destroyed by an
+    /// RST caused by input we left unread. The deadline bounds a flush that
+    /// makes no progress and then the wait for the peer's FIN; only passing
+    /// it resets the connection ([`CloseReason::LingerTimeout`](crate::CloseReason::LingerTimeout)).
+    /// The cost: the descriptor is held until the peer's FIN or the
+    /// deadline, though a peer that already sent its FIN costs nothing.
+    ///
+    /// `None` (or zero) closes at once once flushed: quicker to free the
+    /// descriptor, but input arriving meanwhile makes the kernel send RST.
     pub linger: Option<Duration>,
     /// TCP keepalive, off by default.
     pub keepalive: Option<Keepalive>,
@@ -109,7 +123,7 @@ impl Default for ConnOptions {
             on_overflow: OnOverflow::Refuse,
             max_input: 1 << 20,
             read_budget: 256 << 10,
-            linger: None,
+            linger: Some(DEFAULT_LINGER),
             keepalive: None,
             user_timeout: None,
             idle_timeout: None,
@@ -145,8 +159,21 @@ impl ConnOptions {
         max_input: usize);
     setter!(/// Sets the per-turn read budget in bytes.
         read_budget: usize);
-    setter!(/// Makes `close()` a lingering close with this deadline.
+    setter!(/// Sets the deadline of `close()`'s lingering close.
         linger: Duration);
+
+    /// Makes `close()` close as soon as the queue is flushed, without
+    /// waiting for the peer's FIN (input left unread then turns the close
+    /// into an RST). Same as setting [`linger`](Self::linger) to `None`.
+    ///
+    /// ```
+    /// let opts = netloop::ConnOptions::default().close_at_once();
+    /// assert_eq!(opts.linger, None);
+    /// ```
+    pub fn close_at_once(mut self) -> Self {
+        self.linger = None;
+        self
+    }
     setter!(/// Enables TCP keepalive.
         keepalive: Keepalive);
     setter!(/// Sets `TCP_USER_TIMEOUT`.

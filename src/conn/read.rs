@@ -16,9 +16,11 @@ use std::os::fd::RawFd;
 
 use bytes::BytesMut;
 
+use crate::conn::close::CloseReason;
 use crate::conn::state::ConnState;
-use crate::conn::{Conn, Flags};
+use crate::conn::{Conn, Flags, Intent};
 use crate::error::{Error, Result};
+use crate::handler::Verdict;
 use crate::reactor::core::{Core, SCRATCH_SIZE};
 use crate::reactor::dispatch::Call;
 use crate::reactor::token::ConnId;
@@ -246,8 +248,9 @@ impl<S: 'static> Core<S> {
             let mut own = self.take_input_buf();
             own.extend_from_slice(scratch);
             scratch.clear();
-            // May pause reading (input full); settles nothing else.
-            self.keep_leftover(slot, own);
+            self.keep_leftover(state, slot, own);
+            // A full input buffer may have asked for a close.
+            return settled && self.conn(slot).is_none_or(|c| !c.has_work());
         }
         settled
     }
@@ -263,13 +266,13 @@ impl<S: 'static> Core<S> {
         if buf.is_empty() {
             self.recycle_input_buf(buf);
         } else {
-            self.keep_leftover(slot, buf);
+            self.keep_leftover(state, slot, buf);
         }
     }
 
     /// Keeps input the handler left unconsumed; at `max_input` reading
-    /// pauses until the handler consumes.
-    fn keep_leftover(&mut self, slot: usize, mut kept: BytesMut) {
+    /// pauses and `on_input_full` decides whether the connection stays.
+    fn keep_leftover(&mut self, state: &mut S, slot: usize, mut kept: BytesMut) {
         let Some(conn) = self.conn_mut(slot) else {
             return;
         };
@@ -277,17 +280,28 @@ impl<S: 'static> Core<S> {
             kept.clear();
             return self.recycle_input_buf(kept);
         }
-        if kept.len() >= conn.opts.max_input {
-            // The handler is not consuming: stop reading and let TCP flow
-            // control hold the peer until it does (resume hands it back).
-            conn.flags.insert(Flags::INPUT_FULL);
-            log::debug!(
-                "{}: input buffer full ({} bytes), reading paused",
-                conn.id,
-                kept.len()
-            );
-        }
+        let buffered = kept.len();
         conn.input = kept;
+        if buffered >= conn.opts.max_input && !conn.flags.has(Flags::INPUT_FULL) {
+            conn.flags.insert(Flags::INPUT_FULL);
+            log::debug!("{}: input buffer full ({buffered} bytes)", conn.id);
+            self.input_full(state, slot, buffered);
+        }
+    }
+
+    /// The input buffer reached `max_input`: the handler keeps the
+    /// connection (reading stays paused) or, by default, it closes.
+    #[inline(never)]
+    fn input_full(&mut self, state: &mut S, slot: usize, buffered: usize) {
+        let mut verdict = Verdict::Close;
+        self.dispatch(state, slot, |h, ctx| {
+            verdict = h.on_input_full(ctx, buffered)
+        });
+        if verdict == Verdict::Close {
+            if let Some(conn) = self.conn_mut(slot) {
+                conn.request(Intent::Close(CloseReason::InputFull));
+            }
+        }
     }
 
     /// `pause_read()`: stop delivering input.

@@ -27,9 +27,8 @@ use std::io;
 use std::time::Duration;
 
 use crate::conn::close::{CloseReason, Failure, LingerOutcome, classify};
-use crate::conn::{Flags, Intent, Origin};
+use crate::conn::{Flags, Intent, Origin, Patience};
 use crate::reactor::core::Core;
-use crate::reactor::schedule::TimerTask;
 use crate::reactor::timer::ceil_millis;
 use crate::sys;
 
@@ -46,9 +45,12 @@ pub enum ConnState {
     WriteClosing,
     /// Our FIN is sent (`on_half_close` ran); reading goes on until the peer's FIN.
     WriteClosed,
-    /// `close` asked: reading stopped, flushing, then close.
+    /// Closing without lingering (the `linger` option unset, or the loop's
+    /// own close: idle timeout, shutdown deadline): reading stopped,
+    /// flushing, then close.
     Closing,
-    /// `linger_close` asked: flushing (input discarded), then `SHUT_WR`.
+    /// `close` or `linger_close` asked: flushing (input read and
+    /// discarded), then `SHUT_WR`.
     LingerFlushing,
     /// Our FIN is sent; discarding input until the peer's FIN or the deadline.
     Lingering,
@@ -145,7 +147,7 @@ impl<S: 'static> Core<S> {
         match intent {
             Intent::ShutdownWrite => self.start_shutdown_write(state, slot),
             Intent::Close(reason) => self.start_close(state, slot, reason),
-            Intent::Linger(ms) => self.start_linger(state, slot, Duration::from_millis(ms.into())),
+            Intent::Linger(ms) => self.start_linger(state, slot, ms, CloseReason::Lingered),
             Intent::Abort(reason) => self.abort(state, slot, reason),
             Intent::Fail(errno) => self.fail(state, slot, io::Error::from_raw_os_error(errno)),
         }
@@ -193,7 +195,11 @@ impl<S: 'static> Core<S> {
         }
     }
 
-    /// `close()`: stop reading, flush, close.
+    /// `close()` (and the loop's own closes): flush, then close. A close
+    /// whose reason is the handler's (or a full input buffer) lingers, so
+    /// that input arriving meanwhile never turns the close into an RST; the
+    /// loop's own closes (idle timeout, shutdown deadline) and connections
+    /// without a `linger` option close once flushed.
     fn start_close(&mut self, state: &mut S, slot: usize, reason: CloseReason) {
         let Some(conn) = self.conn_mut(slot) else {
             return;
@@ -209,9 +215,6 @@ impl<S: 'static> Core<S> {
             // Nothing to deliver: the attempt is abandoned.
             return self.close_now(state, slot, reason);
         }
-        if let (Some(timeout), CloseReason::Local) = (conn.opts.linger, reason) {
-            return self.start_linger(state, slot, timeout);
-        }
         if conn.state.is_closing() {
             return;
         }
@@ -220,6 +223,9 @@ impl<S: 'static> Core<S> {
         } else {
             reason
         };
+        if let Some(ms) = linger_millis(reason, conn.opts.linger) {
+            return self.start_linger(state, slot, ms, reason);
+        }
         conn.state = ConnState::Closing;
         conn.closing_reason = reason;
         if conn.send.is_empty() {
@@ -227,18 +233,19 @@ impl<S: 'static> Core<S> {
         }
     }
 
-    /// `linger_close(timeout)`: flush, `SHUT_WR`, discard input until the
-    /// peer's FIN or the deadline.
-    fn start_linger(&mut self, state: &mut S, slot: usize, timeout: Duration) {
-        let deadline = self.clock.after(timeout);
+    /// Lingering close (`linger_close`, and `close()` by default): flush
+    /// while discarding input, `SHUT_WR`, discard until the peer's FIN, then
+    /// close with `reason`. The deadline, `ms`, bounds a flush that makes no
+    /// progress and then the wait for the peer's FIN; past it, RST.
+    fn start_linger(&mut self, state: &mut S, slot: usize, ms: u32, reason: CloseReason) {
         let Some(conn) = self.conn_mut(slot) else {
             return;
         };
-        conn.ended_on_purpose();
-        let id = conn.id;
+        if reason == CloseReason::Lingered {
+            conn.ended_on_purpose();
+        }
         match conn.state {
             ConnState::Connecting if !conn.send.is_empty() => {
-                let ms = ceil_millis(timeout).min(u32::MAX.into()) as u32;
                 return self.park_until_connected(slot, Intent::Linger(ms));
             }
             ConnState::Connecting => return self.close_now(state, slot, CloseReason::Local),
@@ -246,20 +253,30 @@ impl<S: 'static> Core<S> {
             ConnState::WriteClosed => conn.state = ConnState::Lingering,
             _ => conn.state = ConnState::LingerFlushing,
         }
-        // Input the handler left is of no use any more.
+        conn.linger = Patience::from_millis(ms);
+        conn.closing_reason = reason;
+        // Input the handler left is of no use any more, and input must be
+        // read (to be discarded) even if the handler had paused reading:
+        // unread input would turn the close into an RST.
         conn.input.clear();
-        let flushed = conn.send.is_empty();
-        let lingering = conn.state == ConnState::Lingering;
+        conn.flags
+            .remove(Flags::READ_PAUSED | Flags::INPUT_FULL | Flags::REDELIVER);
+        let readable = conn.flags.has(Flags::READABLE);
         let eof = conn.flags.has(Flags::EOF_SEEN);
-        let timer = self.timers.insert(deadline, None, TimerTask::Deadline(id));
-        self.replace_deadline_timer(slot, timer);
-        if lingering && eof {
-            self.linger_completed(state, slot);
-        } else if lingering {
+        if conn.state == ConnState::Lingering {
+            if eof {
+                return self.linger_completed(state, slot);
+            }
+            self.arm_linger_deadline(slot);
             // Data may already wait in the kernel: go and discard it.
-            self.mark_readable(slot);
-        } else if flushed {
-            self.write_side_flushed(state, slot);
+            return self.mark_readable(slot);
+        }
+        if conn.send.is_empty() {
+            return self.write_side_flushed(state, slot);
+        }
+        self.arm_linger_deadline(slot);
+        if readable {
+            self.enqueue(slot);
         }
     }
 
@@ -286,16 +303,19 @@ impl<S: 'static> Core<S> {
                 self.close_now(state, slot, reason);
             }
             ConnState::LingerFlushing => {
+                if conn.flags.has(Flags::EOF_SEEN) {
+                    // The peer's FIN is read, so nothing unread is left:
+                    // closing sends our FIN, never an RST.
+                    return self.linger_completed(state, slot);
+                }
                 if let Err(e) = sys::shutdown_write(&conn.stream) {
                     let e = pending_error_or(&conn.stream, e);
                     return self.fail(state, slot, e);
                 }
                 conn.state = ConnState::Lingering;
-                if conn.flags.has(Flags::EOF_SEEN) {
-                    self.linger_completed(state, slot);
-                } else {
-                    self.mark_readable(slot);
-                }
+                // The peer gets the whole deadline to answer our FIN.
+                self.arm_linger_deadline(slot);
+                self.mark_readable(slot);
             }
             _ => {}
         }
@@ -304,17 +324,27 @@ impl<S: 'static> Core<S> {
     /// Lingering → the peer's FIN arrived in time.
     fn linger_completed(&mut self, state: &mut S, slot: usize) {
         self.cancel_deadline_timer(slot);
-        self.dispatch(state, slot, |h, ctx| {
-            h.on_linger_close(ctx, LingerOutcome::Completed)
-        });
-        self.close_now(state, slot, CloseReason::Lingered);
+        let Some(reason) = self.conn(slot).map(|c| c.closing_reason) else {
+            return;
+        };
+        if reason == CloseReason::Lingered {
+            self.dispatch(state, slot, |h, ctx| {
+                h.on_linger_close(ctx, LingerOutcome::Completed)
+            });
+        }
+        self.close_now(state, slot, reason);
     }
 
     /// LingerFlushing/Lingering → the deadline passed: reset.
     pub(crate) fn linger_expired(&mut self, state: &mut S, slot: usize) {
-        self.dispatch(state, slot, |h, ctx| {
-            h.on_linger_close(ctx, LingerOutcome::TimedOut)
-        });
+        if self
+            .conn(slot)
+            .is_some_and(|c| c.closing_reason == CloseReason::Lingered)
+        {
+            self.dispatch(state, slot, |h, ctx| {
+                h.on_linger_close(ctx, LingerOutcome::TimedOut)
+            });
+        }
         self.abort(state, slot, CloseReason::LingerTimeout);
     }
 
@@ -433,6 +463,19 @@ impl<S: 'static> Core<S> {
             self.enqueue(slot);
         }
     }
+}
+
+/// The lingering deadline in ms for a graceful close with `reason`, or
+/// `None` to close once flushed. Closes the handler asked for (or a full
+/// input buffer) linger by the `linger` option; the loop's own (idle
+/// timeout, shutdown deadline) close once flushed.
+fn linger_millis(reason: CloseReason, linger: Option<Duration>) -> Option<u32> {
+    let wanted = matches!(
+        reason,
+        CloseReason::Local | CloseReason::PeerClosed | CloseReason::InputFull
+    );
+    let ms = ceil_millis(linger.filter(|_| wanted)?).min(u32::MAX.into()) as u32;
+    (ms > 0).then_some(ms)
 }
 
 /// Why `shutdown(SHUT_WR)` failed: a socket the peer reset answers

@@ -8,9 +8,10 @@
 //!
 //! What counts:
 //! - idle: time without input while input can arrive and we are reading.
-//!   It does not run while the handler has paused reading (or the input
-//!   buffer is full): that silence is ours, and TCP flow control, not the
-//!   peer, holds the bytes back. After the peer's FIN no input can come, so
+//!   It does not run while the handler has paused reading: that silence is
+//!   the handler's choice, and TCP flow control, not the peer, holds the
+//!   bytes back. It does run while reading waits on a full input buffer
+//!   (`max_input`), which the peer caused. After the peer's FIN no input can come, so
 //!   the idle timeout no longer applies (the write-stall timeout still does).
 //! - write stall: time without any queued byte reaching the kernel while
 //!   bytes are queued on an established connection. Before declaring a
@@ -86,7 +87,7 @@ impl<S: 'static> Core<S> {
             // No more input can come (or we are closing): nothing to time.
             return;
         }
-        if conn.flags.has(Flags::READ_PAUSED) || conn.flags.has(Flags::INPUT_FULL) {
+        if conn.flags.has(Flags::READ_PAUSED) {
             conn.last_read = now;
         }
         if now < conn.last_read.saturating_add(ceil_millis(idle)) {
@@ -154,6 +155,18 @@ impl<S: 'static> Core<S> {
         self.apply_pending(state, slot);
     }
 
+    /// Sets the lingering close's deadline: its patience from now.
+    pub(crate) fn arm_linger_deadline(&mut self, slot: usize) {
+        let Some(conn) = conn_at!(self, slot) else {
+            return;
+        };
+        let deadline = self.clock.now().saturating_add(conn.linger.millis());
+        let timer = self
+            .timers
+            .insert(deadline, None, TimerTask::Deadline(conn.id));
+        self.replace_deadline_timer(slot, timer);
+    }
+
     /// The connect timeout or linger deadline passed.
     pub(crate) fn deadline_fired(&mut self, state: &mut S, slot: usize) {
         let Some(conn) = conn_at!(self, slot) else {
@@ -162,8 +175,32 @@ impl<S: 'static> Core<S> {
         conn.deadline_timer = None;
         match conn.state {
             ConnState::Connecting => self.connect_timed_out(state, slot),
-            ConnState::LingerFlushing | ConnState::Lingering => self.linger_expired(state, slot),
+            ConnState::LingerFlushing => self.linger_flush_checked(state, slot),
+            ConnState::Lingering => self.linger_expired(state, slot),
             _ => {}
         }
+    }
+
+    /// The lingering close's flush reached its deadline: a flush that made
+    /// progress within the last patience goes on (a slow reader that
+    /// keeps reading gets everything); one that made none is reset.
+    fn linger_flush_checked(&mut self, state: &mut S, slot: usize) {
+        let now = self.clock.now();
+        // Room may have freed up without an event (see the module doc).
+        self.flush(state, slot);
+        let Some(conn) = conn_at!(self, slot) else {
+            return;
+        };
+        if conn.state != ConnState::LingerFlushing {
+            return;
+        }
+        let resume = conn.last_write.saturating_add(conn.linger.millis());
+        if now < resume {
+            let timer = self
+                .timers
+                .insert(resume, None, TimerTask::Deadline(conn.id));
+            return self.replace_deadline_timer(slot, timer);
+        }
+        self.linger_expired(state, slot);
     }
 }

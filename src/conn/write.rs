@@ -77,6 +77,7 @@ impl<S: 'static> Core<S> {
         let len = data.as_slice().len();
         let direct = conn.send.is_empty()
             && matches!(conn.state, ConnState::Open | ConnState::ReadClosed)
+            && conn.pending.is_none()
             && len != 0
             && len <= conn.marks.cap();
         if !direct {
@@ -284,8 +285,11 @@ impl<S: 'static> Core<S> {
 }
 
 /// Whether `len` more bytes may be sent now; applies the overflow policy.
+/// A close, shutdown or abort asked for and not yet applied (in the same
+/// callback) already ends sending.
 fn check_send<S>(conn: &mut Conn<S>, len: usize) -> Result<()> {
-    if !conn.state.can_send() || (conn.state == ConnState::Connecting && close_parked(&conn.origin))
+    if !conn.visible_state().can_send()
+        || (conn.state == ConnState::Connecting && close_parked(&conn.origin))
     {
         return Err(Error::WriteClosed);
     }

@@ -345,7 +345,7 @@ impl<S: 'static> Core<S> {
 
     /// The lifecycle state of `id`.
     pub(crate) fn conn_state(&self, id: ConnId) -> Result<ConnState> {
-        self.with_conn(id, |c| c.state)
+        self.with_conn(id, |c| c.visible_state())
     }
 
     /// Records a state change for `id`, applied by the loop after the

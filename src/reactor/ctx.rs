@@ -11,11 +11,13 @@
 use std::io;
 use std::net::SocketAddr;
 use std::ops::{Deref, DerefMut};
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
 use crate::conn::close::CloseReason;
+use crate::conn::options::ConnOptions;
 use crate::conn::state::ConnState;
 use crate::conn::{ConnStats, Flags, Intent, Origin};
 use crate::error::{Error, Result};
@@ -276,36 +278,51 @@ impl<'a, S: 'static> Ctx<'a, S> {
         self.rc.core.send_own_shared(self.id, data)
     }
 
-    /// Stops reading, flushes the queue, then closes (FIN). With the
-    /// `linger` option set, this is a [`linger_close`](Ctx::linger_close).
+    /// Closes gracefully without losing what was sent: flushes the queue,
+    /// shuts the write side (FIN), then reads and discards input until the
+    /// peer's FIN, and closes. Input is no longer handed to the handler.
+    /// This is a lingering close in user space (never kernel `SO_LINGER`,
+    /// which would block the loop), with the
+    /// [`linger`](crate::ConnOptions::linger) option's deadline (5 s by
+    /// default): a flush that makes no progress for that long, or a peer
+    /// that does not answer our FIN within it, is reset
+    /// ([`CloseReason::LingerTimeout`]). Without it, input arriving while
+    /// we close would make the kernel answer with an RST that can destroy
+    /// replies the peer has not read yet.
     ///
-    /// Input that arrives and is left unread when the socket closes makes
-    /// the kernel send RST, which can destroy data the peer has not read
-    /// yet; use `linger_close` when the peer may still be sending.
+    /// `on_close` then reports [`CloseReason::Local`], or
+    /// [`CloseReason::PeerClosed`] if the peer's FIN came first (then there
+    /// is nothing to wait for and the descriptor is freed once flushed).
+    /// [`ConnOptions::close_at_once`](crate::ConnOptions::close_at_once)
+    /// closes as soon as the queue is flushed instead.
     ///
-    /// The flush waits for the peer to read. A peer that never reads keeps
-    /// the connection in [`ConnState::Closing`] until
-    /// [`write_stall_timeout`](crate::ConnOptions::write_stall_timeout) or
-    /// [`user_timeout`](crate::ConnOptions::user_timeout) ends it: set one
-    /// of them on servers that face untrusted clients.
+    /// From this call on, [`send`](Ctx::send) fails with
+    /// [`Error::WriteClosed`] and [`conn_state`](Ctx::conn_state) shows the
+    /// close.
     pub fn close(&mut self) {
         let _ = self.this().close();
     }
 
     /// Flushes the queue, then shuts our write side (FIN);
     /// [`on_half_close`](Handler::on_half_close) follows. Reading goes on.
+    /// From this call on, [`send`](Ctx::send) fails with [`Error::WriteClosed`].
     pub fn shutdown_write(&mut self) {
         let _ = self.this().shutdown_write();
     }
 
-    /// Lingering close, in user space: flush, shut the write side, read and
-    /// discard until the peer's FIN or `timeout`, then close (or reset at
-    /// the deadline). Never blocks the loop.
+    /// Lingering close with its own deadline, reported through
+    /// [`on_linger_close`](Handler::on_linger_close) and
+    /// [`CloseReason::Lingered`]: flush (reading and discarding input),
+    /// shut the write side, discard until the peer's FIN, then close. The
+    /// connection is reset ([`CloseReason::LingerTimeout`]) if the flush
+    /// makes no progress for `timeout`, or the peer's FIN does not come
+    /// within `timeout` of ours. Never blocks the loop.
     pub fn linger_close(&mut self, timeout: Duration) {
         let _ = self.this().linger_close(timeout);
     }
 
-    /// Drops the queue and resets the connection (RST).
+    /// Drops the queue and resets the connection (RST) at once: the way to
+    /// close without waiting for anything.
     pub fn abort(&mut self) {
         let _ = self.this().abort();
     }
@@ -319,6 +336,41 @@ impl<'a, S: 'static> Ctx<'a, S> {
     /// already waiting in the kernel is read without waiting for a new event.
     pub fn resume_read(&mut self) {
         let _ = self.this().resume_read();
+    }
+
+    /// This connection's options (its caps, marks and timeouts as set when
+    /// it was accepted or connected; [`set_water_marks`](Ctx::set_water_marks)
+    /// changes the marks in force without changing these).
+    ///
+    /// ```
+    /// use netloop::bytes::BytesMut;
+    /// use netloop::{Ctx, Handler};
+    ///
+    /// /// Length-prefixed frames; refuses a frame that could never fit.
+    /// struct Frames;
+    ///
+    /// impl Handler for Frames {
+    ///     fn on_read(&mut self, ctx: &mut Ctx<'_>, input: &mut BytesMut) {
+    ///         if input.len() >= 4 {
+    ///             let len = u32::from_be_bytes([input[0], input[1], input[2], input[3]]);
+    ///             if 4 + len as usize > ctx.options().max_input {
+    ///                 ctx.close();
+    ///             }
+    ///         }
+    ///     }
+    /// }
+    /// ```
+    pub fn options(&self) -> &ConnOptions {
+        let core = &self.rc.core;
+        match core.slot_of(self.id).ok().and_then(|s| core.conn(s)) {
+            Some(conn) => &conn.opts,
+            // Not reached: a callback's own connection stays in the slab
+            // until the end of the turn, even after `on_close`.
+            None => {
+                static DEFAULTS: LazyLock<ConnOptions> = LazyLock::new(ConnOptions::default);
+                &DEFAULTS
+            }
+        }
     }
 
     /// Bytes queued in user space.
