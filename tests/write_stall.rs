@@ -12,11 +12,17 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use netloop::bytes::BytesMut;
-use netloop::{CloseReason, ConnOptions, Ctx, Handler, ListenOptions, Verdict};
+use netloop::{
+    CloseReason, ConnId, ConnOptions, Ctx, Handler, ListenOptions, ReactorHandle, Verdict,
+};
 use socket2::{Domain, Socket, Type};
 
 const STALL: Duration = Duration::from_millis(800);
 const PAYLOAD: usize = 8 << 20;
+/// How much earlier than the moment the test saw the last move of the
+/// queue the reactor may have stamped it (its clock is read when the poll
+/// returns, in whole milliseconds).
+const SLACK: Duration = Duration::from_millis(20);
 
 /// Sends `PAYLOAD` bytes on open (most of it queues), then closes.
 struct Flood {
@@ -62,6 +68,43 @@ fn small_window_client(addr: SocketAddr) -> TcpStream {
     s
 }
 
+/// The last move of a connection's queue into the kernel, watched by
+/// polling its `bytes_out`: the move happened after `before`, the start of
+/// the last poll that still saw the older count.
+struct LastMove {
+    id: ConnId,
+    bytes_out: u64,
+    before: Instant,
+    polled: Instant,
+}
+
+impl LastMove {
+    fn new(handle: &ReactorHandle, id: ConnId) -> LastMove {
+        let polled = Instant::now();
+        let bytes_out = handle.conn_stats(id).expect("open").bytes_out;
+        LastMove {
+            id,
+            bytes_out,
+            before: polled,
+            polled,
+        }
+    }
+
+    /// Polls once; false once the connection is gone.
+    fn poll(&mut self, handle: &ReactorHandle) -> bool {
+        let at = Instant::now();
+        let Ok(stats) = handle.conn_stats(self.id) else {
+            return false;
+        };
+        if stats.bytes_out != self.bytes_out {
+            self.bytes_out = stats.bytes_out;
+            self.before = self.polled;
+        }
+        self.polled = at;
+        true
+    }
+}
+
 /// Reads until the stream ends; returns the byte count and how it ended.
 fn drain(s: &mut TcpStream) -> (usize, io::Result<()>) {
     let (bytes, end) = read_to_end(s);
@@ -72,14 +115,19 @@ fn drain(s: &mut TcpStream) -> (usize, io::Result<()>) {
 fn a_reader_that_stops_is_a_stall_and_a_slow_one_is_not() {
     let server = serve(stall_opts(), || Flood { keeps: 0 });
     let mut client = small_window_client(server.addr);
+    server.wait_log("the connection opened", |log| log.conns().len() == 1);
+    let id = server.log.conns()[0];
+    let mut last_move = LastMove::new(&server.handle, id);
     // Slow but steady: 4 KiB every 50 ms for four stall periods. The bytes
     // move, but far too slowly for the kernel to free a third of its 2 MiB
-    // send buffer (and so send EPOLLOUT) within one stall period.
+    // send buffer (and so send EPOLLOUT) within one stall period. (The
+    // sleep paces the reader; a stall would take a 800 ms late wake-up.)
     let slow_until = Instant::now() + STALL * 4;
     let mut buf = vec![0u8; 4096];
     let mut got = 0;
     while Instant::now() < slow_until {
         got += client.read(&mut buf).unwrap();
+        assert!(last_move.poll(&server.handle), "closed while read from");
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(got > 0);
@@ -88,21 +136,20 @@ fn a_reader_that_stops_is_a_stall_and_a_slow_one_is_not() {
         "a slow reader was taken for a stall: {:?}",
         server.log.events()
     );
-    // Stop reading: the queue stops moving and the connection is aborted.
-    let stopped = Instant::now();
-    server.wait_log("the stalled connection closed", |log| {
-        !log.closes().is_empty()
+    // Stop reading: the queue stops moving and the connection is aborted,
+    // a full stall period after the queue last moved.
+    wait_until("the stalled connection closed", || {
+        !last_move.poll(&server.handle)
     });
-    let waited = stopped.elapsed();
-    let id = server.log.conns()[0];
+    let waited = last_move.before.elapsed();
     let evs = server.log.of(id);
     assert_eq!(
         &evs[evs.len() - 2..],
         [Ev::WriteStall, Ev::Close(CloseReason::WriteStall)]
     );
     assert!(
-        waited >= STALL - Duration::from_millis(100),
-        "aborted {waited:?} after the reader stopped"
+        waited >= STALL - SLACK,
+        "aborted within {waited:?} of the queue's last move"
     );
     // The peer sees a reset, not a clean end, and not all the bytes.
     let (rest, end) = drain(&mut client);
@@ -114,8 +161,9 @@ fn a_reader_that_stops_is_a_stall_and_a_slow_one_is_not() {
 #[test]
 fn keep_gives_the_reader_another_period() {
     let server = serve(stall_opts(), || Flood { keeps: 2 });
-    let _client = small_window_client(server.addr);
+    // Before connecting: the stall clock starts when the server accepts.
     let started = Instant::now();
+    let _client = small_window_client(server.addr);
     server.wait_log("the stalled connection closed", |log| {
         !log.closes().is_empty()
     });
