@@ -6,7 +6,12 @@
 //! it returns the same requests and errors. `httparse` parses the head; this
 //! module adds what it leaves out: the body (`Content-Length` or `chunked`),
 //! the limits, and the checks that stop request smuggling (both lengths
-//! given, conflicting lengths, unknown transfer codings).
+//! given, conflicting lengths, unknown transfer codings, chunk lines with
+//! stray bytes or bare LFs).
+//!
+//! A chunk-size line without extension costs no more than before (its
+//! digits and CRLF); chunk extensions and trailer fields are checked only
+//! when present, without allocating.
 //!
 //! ```text
 //!  input: | head (≤ max_head) | body (≤ max_body on the wire) | next request ...
@@ -310,6 +315,25 @@ impl Head {
     }
 }
 
+/// tchar (RFC 9110 §5.6.2).
+static TCHAR: [bool; 256] = byte_class(b"!#$%&'*+-.^_`|~");
+
+/// A table of the ASCII letters and digits and `extra`.
+const fn byte_class(extra: &[u8]) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = (b as u8).is_ascii_alphanumeric();
+        b += 1;
+    }
+    let mut i = 0;
+    while i < extra.len() {
+        table[extra[i] as usize] = true;
+        i += 1;
+    }
+    table
+}
+
 /// A `Content-Length` value: decimal digits only, no sign, no overflow.
 fn parse_length(value: &[u8]) -> Result<u64, FrameError> {
     let digits = trim(value);
@@ -335,17 +359,8 @@ fn chunked_len(buf: &[u8], max_wire: usize) -> Result<Option<(usize, usize)>, Fr
     };
     let (mut pos, mut data) = (0usize, 0usize);
     loop {
-        let line = &window[pos..];
-        // httparse takes an empty size line as 0; a size needs a digit.
-        match line.first() {
-            None => return need_more(),
-            Some(b) if !b.is_ascii_hexdigit() => return Err(FrameError::BadChunk),
-            Some(_) => {}
-        }
-        let (line_len, size) = match httparse::parse_chunk_size(line) {
-            Ok(httparse::Status::Complete(found)) => found,
-            Ok(httparse::Status::Partial) => return need_more(),
-            Err(_) => return Err(FrameError::BadChunk),
+        let Some((line_len, size)) = chunk_size_line(&window[pos..])? else {
+            return need_more();
         };
         pos += line_len;
         if size == 0 {
@@ -371,8 +386,109 @@ fn chunked_len(buf: &[u8], max_wire: usize) -> Result<Option<(usize, usize)>, Fr
     }
 }
 
-/// Skips the trailer section after the last chunk (header lines, then an
-/// empty line). Returns where it ends, or `None` if it is incomplete.
+/// Reads the chunk-size line at the start of `line` (RFC 9112 §7.1):
+///
+/// ```text
+/// chunk-size [ chunk-ext ] CRLF
+/// chunk-size = 1*HEXDIG
+/// chunk-ext  = *( BWS ";" BWS ext-name [ BWS "=" BWS ext-val ] )
+/// ext-name   = token;  ext-val = token / quoted-string
+/// ```
+///
+/// Returns `Some((line length, size))`, `None` while the line could still
+/// be valid but has not ended, or an error at the first byte that cannot
+/// belong to it (a bare LF, a NUL, a stray byte): so the answer does not
+/// depend on how the line arrives. A size past `u64::MAX` reads as
+/// `u64::MAX`, never wrapped, for the caller to refuse as too large.
+fn chunk_size_line(line: &[u8]) -> Result<Option<(usize, u64)>, FrameError> {
+    let mut size = 0u64;
+    let mut i = 0;
+    while let Some(digit) = line.get(i).and_then(|&b| (b as char).to_digit(16)) {
+        size = size
+            .checked_mul(16)
+            .and_then(|s| s.checked_add(u64::from(digit)))
+            .unwrap_or(u64::MAX);
+        i += 1;
+    }
+    match line.get(i) {
+        None => Ok(None),
+        _ if i == 0 => Err(FrameError::BadChunk),
+        // The usual line: digits and CRLF.
+        Some(b'\r') => match line.get(i + 1) {
+            None => Ok(None),
+            Some(b'\n') => Ok(Some((i + 2, size))),
+            Some(_) => Err(FrameError::BadChunk),
+        },
+        Some(_) => Ok(chunk_ext_end(line, i)?.map(|end| (end, size))),
+    }
+}
+
+/// Checks the chunk extensions of a chunk-size line from `start` (just
+/// after the size) up to its CRLF; returns the line's length, or `None` if
+/// it has not ended yet. Whitespace (BWS) may come only around ";" and "=".
+fn chunk_ext_end(line: &[u8], start: usize) -> Result<Option<usize>, FrameError> {
+    /// Where in `*( BWS ";" BWS name [ BWS "=" BWS value ] ) CRLF` we are.
+    #[derive(Clone, Copy)]
+    enum At {
+        /// After the size or a whole extension: ";", BWS or CR.
+        End,
+        /// After whitespace there: only more of it or ";".
+        EndSpace,
+        /// After ";": BWS, then the name's first byte.
+        Semi,
+        /// In a name.
+        Name,
+        /// After whitespace following a name: more, "=" or ";".
+        NameSpace,
+        /// After "=": BWS, then a token or a quoted string.
+        Equals,
+        /// In a token value.
+        Token,
+        /// In a quoted string, and just after a backslash in it.
+        Quoted,
+        Escaped,
+        /// After CR: LF ends the line.
+        Cr,
+    }
+    let mut at = At::End;
+    for (i, &b) in line.iter().enumerate().skip(start) {
+        let ws = b == b' ' || b == b'\t';
+        at = match (at, b) {
+            (At::Cr, b'\n') => return Ok(Some(i + 1)),
+            (At::End | At::Name | At::Token, b'\r') => At::Cr,
+            (At::End | At::EndSpace | At::Name | At::NameSpace | At::Token, b';') => At::Semi,
+            (At::Name | At::NameSpace, b'=') => At::Equals,
+            (At::End | At::EndSpace | At::Token, _) if ws => At::EndSpace,
+            (At::Name | At::NameSpace, _) if ws => At::NameSpace,
+            (At::Semi, _) if ws => At::Semi,
+            (At::Equals, _) if ws => At::Equals,
+            (At::Semi | At::Name, _) if is_tchar(b) => At::Name,
+            (At::Equals | At::Token, _) if is_tchar(b) => At::Token,
+            (At::Equals, b'"') => At::Quoted,
+            (At::Quoted, b'"') => At::End,
+            (At::Quoted, b'\\') => At::Escaped,
+            // qdtext, and what a quoted-pair may escape: HTAB, SP, VCHAR,
+            // obs-text.
+            (At::Quoted | At::Escaped, _) if is_field_vchar_or_ws(b) => At::Quoted,
+            _ => return Err(FrameError::BadChunk),
+        };
+    }
+    Ok(None)
+}
+
+fn is_tchar(b: u8) -> bool {
+    TCHAR[usize::from(b)]
+}
+
+/// HTAB, SP, VCHAR or obs-text: what a field value (and a quoted string)
+/// may hold; not CR, LF, NUL or other controls.
+fn is_field_vchar_or_ws(b: u8) -> bool {
+    matches!(b, b'\t' | b' '..=b'~' | 0x80..=0xff)
+}
+
+/// Skips the trailer section after the last chunk (field lines, then an
+/// empty line), checking each line ends in CRLF and is `field-name ":"
+/// field-value`. Returns where it ends, or `None` if it is incomplete.
 fn trailer_end(buf: &[u8]) -> Result<Option<usize>, FrameError> {
     let mut pos = 0;
     loop {
@@ -380,14 +496,29 @@ fn trailer_end(buf: &[u8]) -> Result<Option<usize>, FrameError> {
             return Ok(None);
         };
         let line = &buf[pos..pos + nl];
-        if line.last() != Some(&b'\r') || line[..line.len() - 1].contains(&b'\r') {
+        let Some((b'\r', field)) = line.split_last() else {
             return Err(FrameError::BadChunk);
-        }
+        };
         pos += nl + 1;
-        if line.len() == 1 {
+        if field.is_empty() {
             return Ok(Some(pos));
         }
+        if !valid_field_line(field) {
+            return Err(FrameError::BadChunk);
+        }
     }
+}
+
+/// `field-name ":" field-value` (RFC 9112 §5): a token, a colon right
+/// after it (no whitespace, §5.1), and only field-value bytes (no obs-fold:
+/// a line cannot start with whitespace, §5.2).
+fn valid_field_line(line: &[u8]) -> bool {
+    let name_len = line.iter().take_while(|&&b| is_tchar(b)).count();
+    name_len > 0
+        && line.get(name_len) == Some(&b':')
+        && line[name_len + 1..]
+            .iter()
+            .all(|&b| is_field_vchar_or_ws(b))
 }
 
 /// httparse rejects a version at the first byte that is not `HTTP/1.x`.
