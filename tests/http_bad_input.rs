@@ -3,7 +3,8 @@
 //! 400, head over the limit → 431, unknown method → 501, method not allowed
 //! → 405 (connection kept), unsupported version → 505, missing Host → 400,
 //! bodies (Content-Length and chunked) read and skipped, or rejected
-//! (too large → 413, ambiguous → 400, unknown coding → 501).
+//! (too large → 413, ambiguous → 400, unknown coding before `chunked` →
+//! 501; tests/http_rfc9112.rs has the RFC 9112 cases).
 
 #[macro_use]
 mod http_support;
@@ -122,8 +123,8 @@ fn each_bad_input_gets_its_status() {
             true,
         ),
         (
-            "unknown transfer coding",
-            b"POST /json HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n".to_vec(),
+            "unknown transfer coding before chunked",
+            b"POST /json HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n".to_vec(),
             vec![501],
             true,
         ),

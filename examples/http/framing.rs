@@ -5,13 +5,15 @@
 //! allocation) and split-independent: for any way the same stream arrives,
 //! it returns the same requests and errors. `httparse` parses the head; this
 //! module adds what it leaves out: the body (`Content-Length` or `chunked`),
-//! the limits, and the checks that stop request smuggling (both lengths
-//! given, conflicting lengths, unknown transfer codings, chunk lines with
-//! stray bytes or bare LFs).
+//! the limits, the checks that stop request smuggling (both lengths given,
+//! conflicting lengths, a transfer coding list not ending in `chunked`,
+//! chunk lines with stray bytes or bare LFs) and the `Host` rules (RFC
+//! 9112 §3.2).
 //!
-//! A chunk-size line without extension costs no more than before (its
-//! digits and CRLF); chunk extensions and trailer fields are checked only
-//! when present, without allocating.
+//! The common request costs little extra: a chunk-size line without
+//! extension is recognised by its digits and CRLF, a `Host` value by a
+//! table look per byte; chunk extensions and trailer fields are checked
+//! only when present, all without allocating.
 //!
 //! ```text
 //!  input: | head (≤ max_head) | body (≤ max_body on the wire) | next request ...
@@ -123,6 +125,9 @@ pub enum FrameError {
     Malformed,
     /// HTTP/1.1 request without a `Host` header (400).
     MissingHost,
+    /// More than one `Host` header, or one whose value is not
+    /// `uri-host [ ":" port ]` (400, RFC 9112 §3.2).
+    BadHost,
     /// A version other than HTTP/1.0 and HTTP/1.1 (505).
     UnsupportedVersion,
     /// Head longer than `max_head`, or more than [`MAX_HEADERS`] headers (431).
@@ -132,7 +137,11 @@ pub enum FrameError {
     /// Both `Content-Length` and `Transfer-Encoding`, or `Transfer-Encoding`
     /// in an HTTP/1.0 request: ambiguous framing (400).
     AmbiguousLength,
-    /// A transfer coding other than `chunked` alone (501).
+    /// `Transfer-Encoding` whose final coding is not `chunked`, or with
+    /// `chunked` more than once: the body's length cannot be known (400,
+    /// RFC 9112 §6.3 ¶4).
+    ChunkedNotFinal,
+    /// A transfer coding other than `chunked` before it (501).
     UnsupportedEncoding,
     /// Malformed chunk framing (400).
     BadChunk,
@@ -148,6 +157,8 @@ impl FrameError {
         match self {
             FrameError::Malformed
             | FrameError::MissingHost
+            | FrameError::BadHost
+            | FrameError::ChunkedNotFinal
             | FrameError::BadContentLength
             | FrameError::AmbiguousLength
             | FrameError::BadChunk => 400,
@@ -165,6 +176,8 @@ impl fmt::Display for FrameError {
         f.write_str(match self {
             FrameError::Malformed => "malformed request line or header",
             FrameError::MissingHost => "HTTP/1.1 request without Host",
+            FrameError::BadHost => "repeated or invalid Host",
+            FrameError::ChunkedNotFinal => "transfer codings not ending in one chunked",
             FrameError::UnsupportedVersion => "unsupported HTTP version",
             FrameError::HeadTooLarge => "request head too large",
             FrameError::BadContentLength => "invalid Content-Length",
@@ -262,8 +275,8 @@ struct Head {
 impl Head {
     fn of(headers: &[httparse::Header<'_>], minor_version: u8) -> Result<Head, FrameError> {
         let mut length: Option<u64> = None;
-        let mut chunked = None;
-        let mut host = false;
+        let mut codings = Codings::default();
+        let mut hosts = 0u32;
         let mut expect_continue = false;
         let (mut close, mut keep) = (false, false);
         for h in headers {
@@ -275,19 +288,18 @@ impl Head {
                 }
                 length = Some(n);
             } else if name.eq_ignore_ascii_case("transfer-encoding") {
-                // Only `chunked`, alone and once, is understood.
-                let only_chunked = trim(h.value).eq_ignore_ascii_case(b"chunked");
-                if !only_chunked || chunked.is_some() {
-                    return Err(FrameError::UnsupportedEncoding);
-                }
-                chunked = Some(());
+                codings.add(h.value);
             } else if name.eq_ignore_ascii_case("connection") {
                 for token in h.value.split(|&b| b == b',').map(trim) {
                     close |= token.eq_ignore_ascii_case(b"close");
                     keep |= token.eq_ignore_ascii_case(b"keep-alive");
                 }
             } else if name.eq_ignore_ascii_case("host") {
-                host = true;
+                // An empty value is valid (a target without authority).
+                hosts += 1;
+                if hosts > 1 || !valid_host(h.value) {
+                    return Err(FrameError::BadHost);
+                }
             } else if name.eq_ignore_ascii_case("expect") {
                 // 100-continue is the only expectation HTTP defines.
                 if !trim(h.value).eq_ignore_ascii_case(b"100-continue") {
@@ -296,15 +308,18 @@ impl Head {
                 expect_continue = true;
             }
         }
-        if minor_version == 1 && !host {
+        if minor_version == 1 && hosts == 0 {
             return Err(FrameError::MissingHost);
         }
-        let framing = match (length, chunked) {
-            (Some(_), Some(())) => return Err(FrameError::AmbiguousLength),
-            (None, Some(())) if minor_version == 0 => return Err(FrameError::AmbiguousLength),
-            (None, Some(())) => Framing::Chunked,
-            (Some(0), None) | (None, None) => Framing::None,
-            (Some(n), None) => Framing::Length(n),
+        let framing = match (length, codings.present) {
+            (Some(_), true) => return Err(FrameError::AmbiguousLength),
+            (None, true) if minor_version == 0 => return Err(FrameError::AmbiguousLength),
+            (None, true) => {
+                codings.check()?;
+                Framing::Chunked
+            }
+            (Some(0), false) | (None, false) => Framing::None,
+            (Some(n), false) => Framing::Length(n),
         };
         let keep_alive = !close && (minor_version == 1 || keep);
         Ok(Head {
@@ -314,6 +329,125 @@ impl Head {
         })
     }
 }
+
+/// The transfer codings of all `Transfer-Encoding` lines, in order.
+#[derive(Default)]
+struct Codings {
+    present: bool,
+    /// The last coding named is `chunked`.
+    chunked_last: bool,
+    /// How many times `chunked` is named.
+    chunked: u32,
+    /// A coding other than `chunked` is named.
+    other: bool,
+}
+
+impl Codings {
+    /// Adds one header line's comma-separated list (empty elements ignored).
+    fn add(&mut self, value: &[u8]) {
+        self.present = true;
+        for coding in value.split(|&b| b == b',').map(trim) {
+            if coding.is_empty() {
+                continue;
+            }
+            self.chunked_last = coding.eq_ignore_ascii_case(b"chunked");
+            if self.chunked_last {
+                self.chunked += 1;
+            } else {
+                self.other = true;
+            }
+        }
+    }
+
+    /// A request's codings must end in one `chunked` (RFC 9112 §6.3 ¶4:
+    /// otherwise 400); any other coding before it is not implemented here.
+    fn check(&self) -> Result<(), FrameError> {
+        if !self.chunked_last || self.chunked > 1 {
+            return Err(FrameError::ChunkedNotFinal);
+        }
+        if self.other {
+            return Err(FrameError::UnsupportedEncoding);
+        }
+        Ok(())
+    }
+}
+
+/// Whether a `Host` value (trimmed by httparse) is valid: empty (a
+/// target without authority) or `uri-host [ ":" port ]`. The usual value,
+/// a name or IPv4 address with perhaps a port, costs a table look and an
+/// add per byte; percent-encoding and IP literals take [`authority_port`].
+fn valid_host(value: &[u8]) -> bool {
+    let class: u64 = value.iter().map(|&b| HOST_CLASS[usize::from(b)]).sum();
+    match class {
+        // Empty, or reg-name bytes only.
+        0 => true,
+        // One colon: a host before it, digits after.
+        1 => value
+            .iter()
+            .rposition(|&b| b == b':')
+            .is_some_and(|colon| colon > 0 && value[colon + 1..].iter().all(u8::is_ascii_digit)),
+        _ => authority_port(value).is_some(),
+    }
+}
+
+/// For [`valid_host`]: 0 for a reg-name byte other than `%`, 1 for a colon,
+/// 2^32 for anything else (a head is far shorter than 2^32 bytes, so the
+/// sum over a value counts its colons in the low half).
+static HOST_CLASS: [u64; 256] = {
+    let mut table = [1u64 << 32; 256];
+    let mut b = 0;
+    while b < 256 {
+        if REG_NAME[b] {
+            table[b] = 0;
+        }
+        b += 1;
+    }
+    table[b':' as usize] = 1;
+    table
+};
+
+/// The port of `value` if it is `uri-host [ ":" port ]` with a host (RFC
+/// 3986: an IP literal in brackets, or a reg-name, which covers IPv4
+/// addresses); empty if there is none. One pass, a table look per byte.
+fn authority_port(value: &[u8]) -> Option<&[u8]> {
+    let host_len = match value.first()? {
+        b'[' => {
+            // IPv6address or IPvFuture: hex digits, dots, colons, and the
+            // unreserved and sub-delims characters of IPvFuture.
+            let close = value.iter().position(|&b| b == b']')?;
+            let inner = &value[1..close];
+            let valid = inner.iter().all(|&b| b == b':' || REG_NAME[usize::from(b)]);
+            (valid && !inner.is_empty()).then_some(close + 1)?
+        }
+        _ => reg_name_len(value),
+    };
+    match &value[host_len..] {
+        _ if host_len == 0 => None,
+        [] => Some(&[]),
+        [b':', port @ ..] => port.iter().all(u8::is_ascii_digit).then_some(port),
+        _ => None,
+    }
+}
+
+/// The length of the reg-name (`*( unreserved / pct-encoded / sub-delims
+/// )`) at the start of `value`.
+fn reg_name_len(value: &[u8]) -> usize {
+    let mut i = 0;
+    loop {
+        i += value[i..]
+            .iter()
+            .take_while(|&&b| REG_NAME[usize::from(b)])
+            .count();
+        match value.get(i..i + 3) {
+            Some([b'%', hi, lo]) if hi.is_ascii_hexdigit() && lo.is_ascii_hexdigit() => i += 3,
+            _ => return i,
+        }
+    }
+}
+
+/// unreserved and sub-delims (RFC 3986 §2.2, §2.3): a reg-name's bytes but
+/// for percent-encoding.
+static REG_NAME: [bool; 256] = byte_class(b"-._~!$&'()*+,;=");
 
 /// tchar (RFC 9110 §5.6.2).
 static TCHAR: [bool; 256] = byte_class(b"!#$%&'*+-.^_`|~");
