@@ -7,13 +7,14 @@
 //! module adds what it leaves out: the body (`Content-Length` or `chunked`),
 //! the limits, the checks that stop request smuggling (both lengths given,
 //! conflicting lengths, a transfer coding list not ending in `chunked`,
-//! chunk lines with stray bytes or bare LFs) and the `Host` rules (RFC
-//! 9112 §3.2).
+//! chunk lines with stray bytes or bare LFs), the `Host` rules and the
+//! request target's form (RFC 9112 §3.2).
 //!
-//! The common request costs little extra: a chunk-size line without
-//! extension is recognised by its digits and CRLF, a `Host` value by a
-//! table look per byte; chunk extensions and trailer fields are checked
-//! only when present, all without allocating.
+//! The common request costs little extra: an origin-form target is
+//! recognised by its first byte, a chunk-size line without extension by
+//! its digits and CRLF, a `Host` value by a table look per byte; chunk
+//! extensions, trailer fields and absolute-form targets are checked only
+//! when present, all without allocating.
 //!
 //! ```text
 //!  input: | head (≤ max_head) | body (≤ max_body on the wire) | next request ...
@@ -69,7 +70,11 @@ impl Limits {
 pub struct Request<'b> {
     /// The method token, as sent (`GET`, `POST`, ...).
     pub method: &'b str,
-    /// The request target, as sent.
+    /// Where the request goes: in origin-form, the target as sent (path and
+    /// query); for an `http`/`https` absolute-form target, its path and
+    /// query, or `/` if its path is empty (RFC 9112 §3.2.2: the authority
+    /// is the target's, the `Host` header's value is not used; `Host` must
+    /// still be there once and valid, §3.2); any other target as sent.
     pub path: &'b str,
     /// The minor version: 0 for HTTP/1.0, 1 for HTTP/1.1.
     pub minor_version: u8,
@@ -128,6 +133,11 @@ pub enum FrameError {
     /// More than one `Host` header, or one whose value is not
     /// `uri-host [ ":" port ]` (400, RFC 9112 §3.2).
     BadHost,
+    /// A request target that is none of origin-form, absolute-form,
+    /// authority-form (only for CONNECT) and asterisk-form (only for
+    /// OPTIONS); or an `http(s)` absolute-form target with userinfo or
+    /// without a valid host (400).
+    BadTarget,
     /// A version other than HTTP/1.0 and HTTP/1.1 (505).
     UnsupportedVersion,
     /// Head longer than `max_head`, or more than [`MAX_HEADERS`] headers (431).
@@ -158,6 +168,7 @@ impl FrameError {
             FrameError::Malformed
             | FrameError::MissingHost
             | FrameError::BadHost
+            | FrameError::BadTarget
             | FrameError::ChunkedNotFinal
             | FrameError::BadContentLength
             | FrameError::AmbiguousLength
@@ -177,6 +188,7 @@ impl fmt::Display for FrameError {
             FrameError::Malformed => "malformed request line or header",
             FrameError::MissingHost => "HTTP/1.1 request without Host",
             FrameError::BadHost => "repeated or invalid Host",
+            FrameError::BadTarget => "invalid request target",
             FrameError::ChunkedNotFinal => "transfer codings not ending in one chunked",
             FrameError::UnsupportedVersion => "unsupported HTTP version",
             FrameError::HeadTooLarge => "request head too large",
@@ -219,6 +231,7 @@ pub fn parse<'b>(buf: &'b [u8], limits: &Limits) -> Result<Parse<'b>, FrameError
         return Err(FrameError::Malformed);
     };
     let head = Head::of(req.headers, minor_version)?;
+    let path = route_path(method, path)?;
     let rest = &buf[head_len..];
     let (body, body_len) = match head.framing {
         Framing::None => (Body::Empty, Some(0)),
@@ -369,6 +382,57 @@ impl Codings {
             return Err(FrameError::UnsupportedEncoding);
         }
         Ok(())
+    }
+}
+
+/// Where a request with target `target` goes (see [`Request::path`]), or
+/// why the target is invalid (RFC 9112 §3.2). An origin-form target costs
+/// one byte's look.
+fn route_path<'b>(method: &str, target: &'b str) -> Result<&'b str, FrameError> {
+    let bytes = target.as_bytes();
+    if method == "CONNECT" {
+        // authority-form: uri-host ":" port, nothing else.
+        return match authority_port(bytes) {
+            Some(port) if !port.is_empty() => Ok(target),
+            _ => Err(FrameError::BadTarget),
+        };
+    }
+    match bytes.first() {
+        Some(b'/') => return Ok(target),
+        Some(b'*') if bytes.len() == 1 && method == "OPTIONS" => return Ok(target),
+        _ => {}
+    }
+    // absolute-form: scheme ":" hier-part.
+    let Some(colon) = bytes.iter().position(|&b| b == b':') else {
+        return Err(FrameError::BadTarget);
+    };
+    let scheme = &bytes[..colon];
+    let scheme_ok = scheme.first().is_some_and(u8::is_ascii_alphabetic)
+        && scheme
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+    if !scheme_ok {
+        return Err(FrameError::BadTarget);
+    }
+    if !scheme.eq_ignore_ascii_case(b"http") && !scheme.eq_ignore_ascii_case(b"https") {
+        // Not ours to serve: routed as sent (nowhere).
+        return Ok(target);
+    }
+    // "//" authority path-abempty [ "?" query ]; the authority must have a
+    // host and no userinfo (RFC 9110 §4.2.1, §4.2.4).
+    let Some(rest) = target[colon + 1..].strip_prefix("//") else {
+        return Err(FrameError::BadTarget);
+    };
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = &rest.as_bytes()[..end];
+    if authority_port(authority).is_none() {
+        return Err(FrameError::BadTarget);
+    }
+    match &rest[end..] {
+        "" => Ok("/"),
+        // No path but a query: only the path is routed on.
+        path if path.starts_with('?') => Ok("/"),
+        path => Ok(path),
     }
 }
 
