@@ -8,35 +8,13 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::OnceLock;
 use std::time::Instant;
 
 use common::PATIENCE;
 use socket2::{Domain, Socket, Type};
 
-/// The client example's binary, next to this test's own directory
-/// (`cargo test` builds the examples); built here, once, if it is missing
-/// (when only this test target was selected).
 fn client_binary() -> PathBuf {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY
-        .get_or_init(|| {
-            let deps = std::env::current_exe().expect("test binary path");
-            let profile_dir = deps
-                .parent()
-                .and_then(|d| d.parent())
-                .expect("target profile directory");
-            let binary = profile_dir.join("examples").join("client");
-            if !binary.exists() {
-                let built = Command::new(env!("CARGO"))
-                    .args(["build", "--example", "client"])
-                    .status()
-                    .expect("run cargo build");
-                assert!(built.success(), "cargo build --example client failed");
-            }
-            binary
-        })
-        .clone()
+    common::tools::example_binary("client")
 }
 
 /// Waits for the child to exit, within `PATIENCE`, and collects its output.

@@ -44,6 +44,7 @@ pub enum Ev {
     Timer,
     ConnectError(ConnectErrorKind),
     Shutdown,
+    InputFull(usize),
     Close(CloseReason),
 }
 
@@ -148,6 +149,10 @@ impl<S: 'static, H: Handler<S>> Handler<S> for Recorder<H> {
     fn on_eof(&mut self, ctx: &mut Ctx<'_, S>) {
         self.log.push(ctx.id(), Ev::Eof);
         self.inner.on_eof(ctx)
+    }
+    fn on_input_full(&mut self, ctx: &mut Ctx<'_, S>, buffered: usize) -> netloop::Verdict {
+        self.log.push(ctx.id(), Ev::InputFull(buffered));
+        self.inner.on_input_full(ctx, buffered)
     }
     fn on_half_close(&mut self, ctx: &mut Ctx<'_, S>) {
         self.log.push(ctx.id(), Ev::HalfClose);

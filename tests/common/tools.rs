@@ -16,3 +16,32 @@ pub fn skip_or_fail(why: &str) {
     }
     eprintln!("skipped: {why}");
 }
+
+/// An example's binary, next to this test's own directory. Built (or found
+/// up to date) by `cargo build --example`, once per test process: `cargo
+/// test` builds the examples only when every target is selected, and a
+/// stale binary would test old code.
+pub fn example_binary(name: &str) -> std::path::PathBuf {
+    use std::collections::HashMap;
+    use std::path::PathBuf;
+    use std::sync::Mutex;
+    static BUILT: Mutex<Option<HashMap<String, PathBuf>>> = Mutex::new(None);
+    let mut built = BUILT.lock().unwrap();
+    let map = built.get_or_insert_with(HashMap::new);
+    if let Some(path) = map.get(name) {
+        return path.clone();
+    }
+    let deps = std::env::current_exe().expect("test binary path");
+    let profile_dir = deps
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("target profile directory");
+    let binary = profile_dir.join("examples").join(name);
+    let status = std::process::Command::new(env!("CARGO"))
+        .args(["build", "--quiet", "--example", name])
+        .status()
+        .expect("run cargo build");
+    assert!(status.success(), "cargo build --example {name} failed");
+    map.insert(name.to_string(), binary.clone());
+    binary
+}
