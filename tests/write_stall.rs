@@ -19,6 +19,10 @@ use socket2::{Domain, Socket, Type};
 
 const STALL: Duration = Duration::from_millis(800);
 const PAYLOAD: usize = 8 << 20;
+/// How fast the slow reader reads: 128 KiB per stall period, far from the
+/// third of the server's 2 MiB send buffer that would bring EPOLLOUT, yet
+/// enough to open the window a few times per period.
+const SLOW_RATE: f64 = (160 << 10) as f64;
 /// How much earlier than the moment the test saw the last move of the
 /// queue the reactor may have stamped it (its clock is read when the poll
 /// returns, in whole milliseconds).
@@ -115,22 +119,42 @@ fn drain(s: &mut TcpStream) -> (usize, io::Result<()>) {
 fn a_reader_that_stops_is_a_stall_and_a_slow_one_is_not() {
     let server = serve(stall_opts(), || Flood { keeps: 0 });
     let mut client = small_window_client(server.addr);
-    server.wait_log("the connection opened", |log| log.conns().len() == 1);
-    let id = server.log.conns()[0];
-    let mut last_move = LastMove::new(&server.handle, id);
-    // Slow but steady: 4 KiB every 50 ms for four stall periods. The bytes
-    // move, but far too slowly for the kernel to free a third of its 2 MiB
-    // send buffer (and so send EPOLLOUT) within one stall period. (The
-    // sleep paces the reader; a stall would take a 800 ms late wake-up.)
-    let slow_until = Instant::now() + STALL * 4;
+    // Slow but steady, `SLOW_RATE` for four stall periods. The bytes move,
+    // but far too slowly for the kernel to free a third of its 2 MiB send
+    // buffer (and so send EPOLLOUT) within one stall period. The reader
+    // keeps to a schedule rather than sleeping a fixed time per read: after
+    // a late wake-up on a loaded machine it catches up. It starts at once
+    // (the server's stall clock starts when it accepts); the connection's
+    // queue is watched as soon as the server has logged it.
+    let slow_from = Instant::now();
+    let slow_until = slow_from + STALL * 4;
     let mut buf = vec![0u8; 4096];
     let mut got = 0;
+    let mut watched: Option<LastMove> = None;
     while Instant::now() < slow_until {
-        got += client.read(&mut buf).unwrap();
-        assert!(last_move.poll(&server.handle), "closed while read from");
-        std::thread::sleep(Duration::from_millis(50));
+        let due = (slow_from.elapsed().as_secs_f64() * SLOW_RATE) as usize;
+        if got < due {
+            let want = (due - got).min(buf.len());
+            got += client.read(&mut buf[..want]).unwrap();
+        } else {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let Some(last_move) = watched.as_mut() else {
+            if let Some(&id) = server.log.conns().first() {
+                watched = Some(LastMove::new(&server.handle, id));
+            }
+            continue;
+        };
+        assert!(
+            last_move.poll(&server.handle),
+            "a slow reader was taken for a stall {:?} into reading: {:?}",
+            slow_from.elapsed(),
+            server.log.events()
+        );
     }
     assert!(got > 0);
+    let mut last_move = watched.expect("watched while read from");
+    let id = last_move.id;
     assert!(
         server.log.closes().is_empty(),
         "a slow reader was taken for a stall: {:?}",
