@@ -59,7 +59,7 @@ impl Handler for Producer {
 }
 
 #[test]
-fn queue_stops_at_the_cap_and_water_marks_fire_once_per_crossing() {
+fn queue_stops_at_the_cap_and_water_marks_fire_once_per_crossing_with_drain_at_the_low_mark() {
     let queued_at_drain = Arc::new(Mutex::new(Vec::new()));
     let drains = queued_at_drain.clone();
     let conn = ConnOptions::default()
