@@ -2,8 +2,10 @@
 //! per connection): `cargo run --release --example echo_tokio -- [--addr ADDR]
 //! [--buf BYTES] [--exit-when-idle]`.
 //!
-//! `--buf`: each task's buffer (default 65536; 0: no buffer held while
-//! idle). `--exit-when-idle`: exit once the last connection closed (after at
+//! `--buf`: the buffer each task owns, allocated when its connection is
+//! accepted and not zeroed (default 65536, the size of the one buffer the
+//! netloop and mio servers share between all their connections; 0: no
+//! buffer held while idle). `--exit-when-idle`: exit once the last connection closed (after at
 //! least one), so a profiler wrapping the process can write its results.
 
 #[path = "../benches/support/mod.rs"]

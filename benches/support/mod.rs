@@ -6,7 +6,13 @@
 //! Every contender gets identical settings: a listener from [`listener`]
 //! (or netloop's `ListenOptions::default()`, which sets the same options):
 //! `SO_REUSEADDR`, `TCP_NODELAY` (inherited by accepted sockets), backlog
-//! 4096; and a 64 KiB read buffer.
+//! 4096; and reads of up to 64 KiB ([`READ_BUF`]). netloop and the bare mio
+//! loop read into one buffer of that size per server thread, shared by all
+//! connections; tokio, written the idiomatic way, gives each connection's
+//! task its own buffer of that size, allocated when the connection is
+//! accepted (not zeroed). What the kernel does not take at once, netloop
+//! and mio keep per connection; a tokio task keeps it in its buffer and
+//! waits in `write_all`.
 
 // Each program uses a different part of this directory.
 #![allow(dead_code)]
@@ -24,8 +30,8 @@ use std::thread::JoinHandle;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-/// Read buffer size of every contender (netloop's shared scratch buffer is
-/// this size too).
+/// Read buffer size of every contender: the mio loop's shared buffer, each
+/// tokio task's buffer (netloop's shared scratch buffer is this size too).
 pub const READ_BUF: usize = 64 * 1024;
 
 /// A listening socket with the settings every contender shares.
@@ -43,7 +49,8 @@ pub fn listener(addr: SocketAddr) -> io::Result<TcpListener> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Contender {
     Netloop,
-    /// tokio, current_thread runtime, a task per connection with a 64 KiB buffer.
+    /// tokio, current_thread runtime, a task per connection, each with its
+    /// own 64 KiB buffer (allocated, not zeroed, when the task starts).
     Tokio,
     /// A bare hand-written mio loop: the floor.
     Mio,
