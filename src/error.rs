@@ -26,6 +26,12 @@ pub enum Error {
         /// The connection's `max_send_queue`.
         cap: usize,
     },
+    /// A reconnecting connection is between attempts
+    /// ([`ConnState::Reconnecting`](crate::ConnState::Reconnecting)):
+    /// nothing was sent.
+    NotConnected,
+    /// An outbound connect failed ([`ReactorHandle::connect_and_wait`](crate::ReactorHandle::connect_and_wait)).
+    Connect(crate::ConnectErrorKind),
     /// The reactor has stopped; the request was not delivered.
     Stopped,
     /// A system call failed.
@@ -45,6 +51,8 @@ impl fmt::Display for Error {
                 f,
                 "send queue full: {queued} bytes queued + {len} would exceed the cap of {cap}"
             ),
+            Error::NotConnected => f.write_str("not connected: waiting to reconnect"),
+            Error::Connect(kind) => write!(f, "connect failed: {kind}"),
             Error::Stopped => f.write_str("reactor has stopped"),
             Error::Io(e) => write!(f, "{e}"),
         }

@@ -14,7 +14,8 @@
 //! | [`on_idle_timeout`](Handler::on_idle_timeout) | nothing received for `idle_timeout` | everything; return `Keep` to stay open |
 //! | [`on_write_stall`](Handler::on_write_stall) | queued bytes stuck for `write_stall_timeout` | everything; return `Keep` to stay open |
 //! | [`on_timer`](Handler::on_timer) | a timer set with [`Ctx::set_timer`] fired | everything |
-//! | [`on_connect_error`](Handler::on_connect_error) | an outbound connect failed | nothing; `on_close` follows |
+//! | [`on_connect_error`](Handler::on_connect_error) | an outbound connect attempt failed | nothing; `on_close` follows unless it reconnects |
+//! | [`on_disconnect`](Handler::on_disconnect) | a reconnecting client lost its connection; it reconnects | close |
 //! | [`on_shutdown`](Handler::on_shutdown) | the reactor began a graceful shutdown | everything until the deadline |
 //! | [`on_close`](Handler::on_close) | exactly once, last, for every connection | act on *other* connections only |
 //!
@@ -155,10 +156,25 @@ pub trait Handler<S: 'static = ()>: 'static {
         let _ = (ctx, timer);
     }
 
-    /// An outbound connect failed. [`on_close`](Handler::on_close) follows
-    /// with [`CloseReason::ConnectFailed`].
+    /// An outbound connect attempt failed. [`on_close`](Handler::on_close)
+    /// follows with [`CloseReason::ConnectFailed`], unless the connection
+    /// has a reconnect policy: then it waits in
+    /// [`ConnState::Reconnecting`](crate::ConnState::Reconnecting) and tries again.
     fn on_connect_error(&mut self, ctx: &mut Ctx<'_, S>, error: &ConnectError) {
         let _ = (ctx, error);
+    }
+
+    /// An outbound connection with a reconnect policy lost its connection
+    /// for `reason` (the peer closed or reset it, a timeout, an error) and
+    /// will reconnect after the backoff's delay, keeping its id: `on_open`
+    /// comes again when it does, and until then sends fail with
+    /// [`Error::NotConnected`](crate::Error::NotConnected). Closing it here
+    /// (or [`stop_reconnecting`](Ctx::stop_reconnecting)) makes this the
+    /// end: `on_close` follows. Never called for a failed connect attempt
+    /// ([`on_connect_error`](Handler::on_connect_error)) nor instead of the
+    /// final `on_close`.
+    fn on_disconnect(&mut self, ctx: &mut Ctx<'_, S>, reason: CloseReason) {
+        let _ = (ctx, reason);
     }
 
     /// The reactor began a graceful shutdown: finish up and close. The

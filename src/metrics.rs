@@ -88,6 +88,8 @@ pub(crate) struct Metrics {
     pub(crate) keepalive_failures: Counter,
     pub(crate) accept_errors: Counter,
     pub(crate) panics: Counter,
+    pub(crate) disconnects: Counter,
+    pub(crate) handle_requests_dropped: Counter,
     pub(crate) turns: Counter,
     pub(crate) busy_nanos: Counter,
     pub(crate) timers_pending: Counter,
@@ -134,6 +136,8 @@ impl Metrics {
             keepalive_failures: self.keepalive_failures.get(),
             accept_errors: self.accept_errors.get(),
             panics: self.panics.get(),
+            disconnects: self.disconnects.get(),
+            handle_requests_dropped: self.handle_requests_dropped.get(),
             turns: self.turns.get(),
             busy_nanos: self.busy_nanos.get(),
             timers_pending: self.timers_pending.get(),
@@ -176,6 +180,13 @@ pub struct MetricsSnapshot {
     pub accept_errors: u64,
     /// Callbacks that panicked.
     pub panics: u64,
+    /// Connections of reconnecting clients that ended with a reconnect to
+    /// follow ([`Handler::on_disconnect`](crate::Handler::on_disconnect));
+    /// their final close is counted in the close reasons.
+    pub disconnects: u64,
+    /// Sends, closes and aborts posted through a handle for a connection
+    /// that was gone (closed meanwhile, or never valid) when they ran.
+    pub handle_requests_dropped: u64,
     /// Loop turns.
     pub turns: u64,
     /// Time spent outside `epoll_wait` (I/O, callbacks, timers), in ns.
@@ -220,6 +231,8 @@ impl MetricsSnapshot {
         self.keepalive_failures += other.keepalive_failures;
         self.accept_errors += other.accept_errors;
         self.panics += other.panics;
+        self.disconnects += other.disconnects;
+        self.handle_requests_dropped += other.handle_requests_dropped;
         self.turns += other.turns;
         self.busy_nanos += other.busy_nanos;
         self.timers_pending += other.timers_pending;

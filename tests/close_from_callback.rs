@@ -53,7 +53,7 @@ fn close_inside_on_read_flushes_the_reply_first() {
 #[test]
 fn a_callback_closes_another_connection_by_id() {
     let server = serve(ListenOptions::default(), || Commands);
-    let mut victims: Vec<_> = (0..3).map(|_| server.client()).collect();
+    let victims: Vec<_> = (0..3).map(|_| server.client()).collect();
     let mut killer = server.client();
     server.wait_log("four connections opened", |log| {
         log.count(|e| *e == Ev::Open) == 4

@@ -1,21 +1,23 @@
 //! A client with a reconnect policy stays connected: while the server is
 //! down its attempts are spaced by the exponential backoff; when the server
-//! comes back it connects (the same handler, a new connection); when the
-//! server restarts (closing the connection) it reconnects, the backoff
-//! starting over; its own `close()` ends the reconnecting.
+//! comes back it connects (the same handler and the same id); when the
+//! server restarts (closing the connection) it gets `on_disconnect` and
+//! reconnects, the backoff starting over; its own `close()` ends the
+//! reconnecting with the one `on_close`.
 
 mod common;
 
 use std::io::Write;
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
 use netloop::bytes::BytesMut;
 use netloop::handler::Discard;
-use netloop::{Backoff, CloseReason, ConnectError, ConnectOptions, Ctx, Handler, ListenOptions};
-use socket2::{Domain, Socket, Type};
+use netloop::{
+    Backoff, CloseReason, ConnId, ConnectError, ConnectOptions, Ctx, Handler, ListenOptions,
+};
 
 const START: Duration = Duration::from_millis(150);
 const MAX: Duration = Duration::from_millis(600);
@@ -28,25 +30,29 @@ const SLACK: Duration = Duration::from_millis(400);
 enum Seen {
     Failed,
     Open,
+    Disconnected(CloseReason),
     Closed(CloseReason),
 }
 
 /// A client that closes for good once it has been connected `stay` times.
 struct Client {
     seen: Arc<Mutex<Vec<(Seen, Instant)>>>,
+    /// The id each callback saw.
+    ids: Arc<Mutex<Vec<ConnId>>>,
     opened: u32,
     stay: u32,
 }
 
 impl Client {
-    fn note(&self, what: Seen) {
+    fn note(&self, ctx: &Ctx<'_>, what: Seen) {
         self.seen.lock().unwrap().push((what, Instant::now()));
+        self.ids.lock().unwrap().push(ctx.id());
     }
 }
 
 impl Handler for Client {
     fn on_open(&mut self, ctx: &mut Ctx<'_>) {
-        self.note(Seen::Open);
+        self.note(ctx, Seen::Open);
         self.opened += 1;
         if self.opened == self.stay {
             ctx.close();
@@ -55,26 +61,15 @@ impl Handler for Client {
     fn on_read(&mut self, _ctx: &mut Ctx<'_>, input: &mut BytesMut) {
         input.clear();
     }
-    fn on_connect_error(&mut self, _ctx: &mut Ctx<'_>, _error: &ConnectError) {
-        self.note(Seen::Failed);
+    fn on_connect_error(&mut self, ctx: &mut Ctx<'_>, _error: &ConnectError) {
+        self.note(ctx, Seen::Failed);
     }
-    fn on_close(&mut self, _ctx: &mut Ctx<'_>, reason: CloseReason) {
-        self.note(Seen::Closed(reason));
+    fn on_disconnect(&mut self, ctx: &mut Ctx<'_>, reason: CloseReason) {
+        self.note(ctx, Seen::Disconnected(reason));
     }
-}
-
-/// A port below the ephemeral range, bound (not listening) so that connects
-/// to it are refused and nobody else takes it.
-fn reserve_port() -> (Socket, SocketAddr) {
-    for port in (21000..32000).step_by(97) {
-        let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-        s.set_reuse_address(true).unwrap();
-        let addr = SocketAddr::from(([127, 0, 0, 1], port + std::process::id() as u16 % 97));
-        if s.bind(&addr.into()).is_ok() {
-            return (s, addr);
-        }
+    fn on_close(&mut self, ctx: &mut Ctx<'_>, reason: CloseReason) {
+        self.note(ctx, Seen::Closed(reason));
     }
-    panic!("no free port");
 }
 
 /// Times of the failed attempts after `from`, until the next open.
@@ -104,17 +99,19 @@ fn assert_spaced_by_backoff(failures: &[Instant]) {
 
 #[test]
 fn a_client_reconnects_with_backoff_until_it_closes_on_purpose() {
-    let (holder, addr) = reserve_port();
+    let (holder, addr) = refused_addr();
     let server = serve(ListenOptions::default(), || Discard);
     let seen = Arc::new(Mutex::new(Vec::new()));
+    let ids = Arc::new(Mutex::new(Vec::new()));
     let client = Client {
         seen: seen.clone(),
+        ids: ids.clone(),
         opened: 0,
         stay: 2,
     };
     let opts = ConnectOptions::default().reconnect(Backoff::new(START, MAX).jitter(0.0));
     let began = Instant::now();
-    server.connect(addr, opts, client);
+    let id = server.connect(addr, opts, client);
 
     // Server down: refused attempts, spaced 150, 300, 600, 600 ms.
     wait_until("five failed attempts", || {
@@ -165,25 +162,43 @@ fn a_client_reconnects_with_backoff_until_it_closes_on_purpose() {
             first_retry < START + SLACK,
             "first retry after {first_retry:?}"
         );
-        // The first connection ended because the server closed it.
-        let closes: Vec<CloseReason> = seen
+        // The first connection ended because the server closed it: a
+        // disconnect; the one close came last, when the client closed.
+        let ends: Vec<Seen> = seen
             .iter()
-            .filter_map(|(s, _)| match s {
-                Seen::Closed(CloseReason::ConnectFailed(_)) => None,
-                Seen::Closed(r) => Some(*r),
-                _ => None,
-            })
+            .map(|(s, _)| *s)
+            .filter(|s| matches!(s, Seen::Disconnected(_) | Seen::Closed(_)))
             .collect();
-        assert_eq!(closes, vec![CloseReason::PeerClosed, CloseReason::Local]);
+        assert_eq!(
+            ends,
+            vec![
+                Seen::Disconnected(CloseReason::PeerClosed),
+                Seen::Closed(CloseReason::Local)
+            ]
+        );
+        assert_eq!(
+            seen.last().map(|(s, _)| *s),
+            Some(Seen::Closed(CloseReason::Local))
+        );
     }
-    // Closed on purpose: no attempt follows.
-    let attempts = seen.lock().unwrap().len();
-    std::thread::sleep(MAX * 2);
-    assert_eq!(
-        seen.lock().unwrap().len(),
-        attempts,
-        "it kept reconnecting after close()"
-    );
+    // One identity throughout: every callback of every attempt saw the id
+    // `connect` returned.
+    assert!(ids.lock().unwrap().iter().all(|&seen_id| seen_id == id));
+    // Closed on purpose: the id is gone, so nothing can reconnect it.
+    let state = server.handle.call(move |rc| rc.conn(id).state()).unwrap();
+    assert_eq!(state, None, "it is still there after close()");
+    let failed = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(s, _)| *s == Seen::Failed)
+        .count();
     let metrics = server.finish();
     assert_eq!(metrics.connected, 2);
+    assert_eq!(
+        metrics.disconnects,
+        1 + failed as u64,
+        "the lost connection and each failed attempt"
+    );
+    assert_eq!(metrics.closed_total(), 1, "one final close");
 }

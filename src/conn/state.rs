@@ -54,6 +54,12 @@ pub enum ConnState {
     LingerFlushing,
     /// Our FIN is sent; discarding input until the peer's FIN or the deadline.
     Lingering,
+    /// An outbound connection with a reconnect policy between attempts:
+    /// its connection ended ([`on_disconnect`](crate::Handler::on_disconnect)
+    /// or [`on_connect_error`](crate::Handler::on_connect_error) ran) and
+    /// the next attempt waits for the backoff's delay. Same id, same
+    /// handler; sends fail with [`Error::NotConnected`](crate::Error::NotConnected).
+    Reconnecting,
     /// Done: `on_close` ran. The slot is freed at the end of the turn.
     Closed,
 }
@@ -144,6 +150,15 @@ impl<S: 'static> Core<S> {
     }
 
     fn apply_intent(&mut self, state: &mut S, slot: usize, intent: Intent) {
+        if let Some(conn) = conn_at!(self, slot).filter(|c| c.state == ConnState::Reconnecting) {
+            // Between attempts any close verb is the last word.
+            conn.flags.insert(Flags::NO_RECONNECT);
+            let reason = match intent {
+                Intent::Abort(reason) | Intent::Close(reason) => reason,
+                _ => CloseReason::Local,
+            };
+            return self.close_now(state, slot, reason);
+        }
         match intent {
             Intent::ShutdownWrite => self.start_shutdown_write(state, slot),
             Intent::Close(reason) => self.start_close(state, slot, reason),
@@ -359,7 +374,7 @@ impl<S: 'static> Core<S> {
         if reason == CloseReason::Aborted {
             conn.flags.insert(Flags::NO_RECONNECT);
         }
-        if conn.state != ConnState::Connecting {
+        if !matches!(conn.state, ConnState::Connecting | ConnState::Reconnecting) {
             // Best effort: if it fails the close below is a plain one.
             let _ = sys::set_abortive_close(&conn.stream);
         }
@@ -405,8 +420,9 @@ impl<S: 'static> Core<S> {
     }
 
     /// The one transition into Closed: releases buffers and timers, counts
-    /// the close, calls `on_close` once, and schedules a reconnect if the
-    /// connection has a policy. The slot is freed at the end of the turn.
+    /// the close and calls `on_close` once. The slot is freed at the end of
+    /// the turn. A connection with a reconnect policy that nobody ended on
+    /// purpose goes to `Reconnecting` instead (see `reconnect_instead`).
     pub(crate) fn close_now(&mut self, state: &mut S, slot: usize, reason: CloseReason) {
         let Some(conn) = self.conn_mut(slot) else {
             return;
@@ -425,6 +441,12 @@ impl<S: 'static> Core<S> {
             CloseReason::Panicked
         } else {
             reason
+        };
+        if self.reconnect_instead(state, slot, reason) {
+            return;
+        }
+        let Some(conn) = self.conn_mut(slot) else {
+            return;
         };
         conn.state = ConnState::Closed;
         conn.pending = None;
@@ -453,7 +475,6 @@ impl<S: 'static> Core<S> {
         }
         log::trace!("{id}: closed ({reason})");
         self.dispatch(state, slot, |h, ctx| h.on_close(ctx, reason));
-        self.maybe_reconnect(slot, reason);
     }
 
     /// Records that the socket may have input and queues the connection.

@@ -36,7 +36,7 @@ impl<S: 'static> Core<S> {
         let (Some(idle), None) = (conn.opts.idle_timeout, conn.idle_timer) else {
             return;
         };
-        if conn.state == ConnState::Connecting {
+        if matches!(conn.state, ConnState::Connecting | ConnState::Reconnecting) {
             return;
         }
         let deadline = conn.last_read.saturating_add(ceil_millis(idle));

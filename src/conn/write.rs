@@ -288,6 +288,9 @@ impl<S: 'static> Core<S> {
 /// A close, shutdown or abort asked for and not yet applied (in the same
 /// callback) already ends sending.
 fn check_send<S>(conn: &mut Conn<S>, len: usize) -> Result<()> {
+    if conn.state == ConnState::Reconnecting && conn.pending.is_none() {
+        return Err(Error::NotConnected);
+    }
     if !conn.visible_state().can_send()
         || (conn.state == ConnState::Connecting && close_parked(&conn.origin))
     {

@@ -10,7 +10,9 @@
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
+use std::sync::mpsc;
 use std::time::Duration;
 
 use mio::net::TcpStream;
@@ -194,7 +196,9 @@ pub struct ConnectOptions {
     /// `close`, `shutdown_write`, `linger_close` or `abort` (before the peer
     /// closed), [`Ctx::stop_reconnecting`](crate::Ctx::stop_reconnecting),
     /// a panic, or a reactor stop or shutdown. The delay grows with each
-    /// failed attempt and starts over once connected.
+    /// failed attempt and starts over once connected. The connection keeps
+    /// its id and handler across attempts (see
+    /// [`Reactor::connect`](crate::Reactor::connect)).
     pub reconnect: Option<Backoff>,
 }
 
@@ -241,6 +245,20 @@ pub(crate) struct Outbound {
     /// A close, shutdown or lingering close asked for while connecting with
     /// bytes queued: applied once connected, after those bytes.
     parked: Option<Intent>,
+    /// Told the first attempt's outcome ([`ReactorHandle::connect_and_wait`](crate::ReactorHandle::connect_and_wait)).
+    waiter: Option<Waiter>,
+}
+
+/// Where the outcome of a connection's first attempt is sent.
+pub(crate) type Waiter = mpsc::SyncSender<Result<(), ConnectErrorKind>>;
+
+impl Outbound {
+    /// Tells a waiting thread how the attempt ended (once).
+    fn tell(&mut self, outcome: Result<(), ConnectErrorKind>) {
+        if let Some(waiter) = self.waiter.take() {
+            let _ = waiter.try_send(outcome);
+        }
+    }
 }
 
 /// Whether a close, shutdown or lingering close waits for the connect to
@@ -249,36 +267,43 @@ pub(crate) fn close_parked(origin: &Origin) -> bool {
     matches!(origin, Origin::Outbound(Some(o)) if o.parked.is_some())
 }
 
-/// A scheduled reconnect: the handler waits here between connections.
-pub(crate) struct Reconnect<S> {
-    outbound: Box<Outbound>,
-    handler: Box<dyn Handler<S>>,
-}
-
-/// Creates the socket, applies options, binds and starts a non-blocking
-/// connect. `Ok(Err(e))`: the socket exists but connect failed at once.
-fn start_connect(
-    addr: SocketAddr,
-    opts: &ConnectOptions,
-) -> io::Result<(TcpStream, Option<io::Error>)> {
+/// Creates a non-blocking socket for `addr` with the options applied.
+fn new_socket(addr: SocketAddr, opts: &ConnectOptions) -> io::Result<Socket> {
     opts.conn.validate()?;
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_nonblocking(true)?;
     socket.set_cloexec(true)?;
     opts.conn.apply(SockRef::from(&socket))?;
-    let mut early = None;
-    if let Some(local) = opts.bind {
+    Ok(socket)
+}
+
+/// Binds (if asked) and starts a non-blocking connect; the error if either
+/// failed at once.
+fn begin_connect(
+    socket: SockRef<'_>,
+    addr: SocketAddr,
+    bind: Option<SocketAddr>,
+) -> Option<io::Error> {
+    if let Some(local) = bind {
         if let Err(e) = socket.bind(&local.into()) {
-            early = Some(e);
+            return Some(e);
         }
     }
-    if early.is_none() {
-        match socket.connect(&addr.into()) {
-            Ok(()) => {}
-            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
-            Err(e) => early = Some(e),
-        }
+    match socket.connect(&addr.into()) {
+        Ok(()) => None,
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => None,
+        Err(e) => Some(e),
     }
+}
+
+/// Creates the socket and starts connecting. `Ok((_, Some(e)))`: the
+/// socket exists but connect failed at once.
+fn start_connect(
+    addr: SocketAddr,
+    opts: &ConnectOptions,
+) -> io::Result<(TcpStream, Option<io::Error>)> {
+    let socket = new_socket(addr, opts)?;
+    let early = begin_connect(SockRef::from(&socket), addr, opts.bind);
     Ok((TcpStream::from_std(socket.into()), early))
 }
 
@@ -301,22 +326,16 @@ impl<S: 'static> Core<S> {
         addr: SocketAddr,
         opts: ConnectOptions,
         handler: Box<dyn Handler<S>>,
+        waiter: Option<Waiter>,
     ) -> io::Result<ConnId> {
+        let started = start_connect(addr, &opts)?;
         let outbound = Box::new(Outbound {
             addr,
             opts,
             attempt: 0,
             parked: None,
+            waiter,
         });
-        self.connect_outbound(outbound, handler)
-    }
-
-    fn connect_outbound(
-        &mut self,
-        outbound: Box<Outbound>,
-        handler: Box<dyn Handler<S>>,
-    ) -> io::Result<ConnId> {
-        let started = start_connect(outbound.addr, &outbound.opts)?;
         self.add_outbound(started, outbound, handler)
     }
 
@@ -333,18 +352,30 @@ impl<S: 'static> Core<S> {
         let origin = Origin::Outbound(Some(outbound));
         let slot = self.add_conn(stream, ConnState::Connecting, conn_opts, handler, origin)?;
         let id = self.conn(slot).map(|c| c.id).expect("just added");
+        self.attempt_started(slot, early, timeout);
+        Ok(id)
+    }
+
+    /// A connect attempt is under way: arm its timeout, or report its
+    /// immediate failure from the loop, like any other failure.
+    fn attempt_started(
+        &mut self,
+        slot: usize,
+        early: Option<io::Error>,
+        timeout: Option<Duration>,
+    ) {
+        let Some(conn) = conn_at!(self, slot) else {
+            return;
+        };
+        let id = conn.id;
         if let Some(e) = early {
-            // Reported from the loop, like any other failure.
-            if let Some(c) = conn_at!(self, slot) {
-                c.request(crate::conn::Intent::Fail(crate::conn::write::errno(&e)));
-            }
+            conn.request(Intent::Fail(crate::conn::write::errno(&e)));
             self.enqueue(slot);
         } else if let Some(timeout) = timeout {
             let deadline = self.clock.after(timeout);
             let timer = self.timers.insert(deadline, None, TimerTask::Deadline(id));
             self.replace_deadline_timer(slot, timer);
         }
-        Ok(id)
     }
 
     /// A writable or error event on a connecting socket.
@@ -392,6 +423,7 @@ impl<S: 'static> Core<S> {
         if let Origin::Outbound(Some(o)) = &mut conn.origin {
             o.attempt = 0;
             parked = o.parked.take();
+            o.tell(Ok(()));
         }
         if let Some(intent) = parked {
             // Applied right after on_open, before the queue is flushed
@@ -453,8 +485,11 @@ impl<S: 'static> Core<S> {
         let Some(conn) = conn_at!(self, slot) else {
             return;
         };
-        let addr = match &conn.origin {
-            Origin::Outbound(Some(o)) => o.addr,
+        let addr = match &mut conn.origin {
+            Origin::Outbound(Some(o)) => {
+                o.tell(Err(kind));
+                o.addr
+            }
             _ => conn
                 .stream
                 .peer_addr()
@@ -466,72 +501,143 @@ impl<S: 'static> Core<S> {
         self.close_now(state, slot, CloseReason::ConnectFailed(kind));
     }
 
-    /// After `on_close` of an outbound connection with a reconnect policy:
-    /// schedule the next attempt with the same handler.
-    pub(crate) fn maybe_reconnect(&mut self, slot: usize, reason: CloseReason) {
-        if self.shutting_down || self.stopping {
-            return;
+    /// Instead of closing, whether the connection in `slot` (ending for
+    /// `reason`) waits to reconnect: an outbound connection with a
+    /// reconnect policy that nobody ended on purpose, while the reactor
+    /// runs. It keeps its id, handler, statistics and a fresh socket;
+    /// `on_disconnect` tells an established one, and the next attempt
+    /// starts after the backoff's delay.
+    pub(crate) fn reconnect_instead(
+        &mut self,
+        state: &mut S,
+        slot: usize,
+        reason: CloseReason,
+    ) -> bool {
+        if self.shutting_down || self.stopping || reason == CloseReason::Panicked {
+            return false;
         }
-        let now = self.clock.now();
+        let Some(conn) = conn_at!(self, slot) else {
+            return false;
+        };
+        if conn.flags.has(Flags::NO_RECONNECT) {
+            return false;
+        }
+        let id = conn.id;
+        let Origin::Outbound(Some(o)) = &mut conn.origin else {
+            return false;
+        };
+        if o.opts.reconnect.is_none() {
+            return false;
+        }
+        let socket = match new_socket(o.addr, &o.opts) {
+            Ok(socket) => TcpStream::from_std(socket.into()),
+            Err(e) => {
+                log::warn!("{id}: cannot reconnect to {}: {e}; closing", o.addr);
+                return false;
+            }
+        };
+        o.parked = None;
+        let was_open = conn.state != ConnState::Connecting;
+        self.release_attempt(slot, socket);
+        self.metrics.disconnects.bump(1);
+        log::debug!("{id}: disconnected ({reason}); reconnecting");
+        if was_open {
+            self.dispatch(state, slot, |h, ctx| h.on_disconnect(ctx, reason));
+        }
+        let Some(conn) = conn_at!(self, slot) else {
+            return true;
+        };
+        if conn.flags.has(Flags::NO_RECONNECT) {
+            // `stop_reconnecting` in `on_disconnect`: this was the last one.
+            conn.pending = None;
+            self.close_now(state, slot, reason);
+        } else if conn.pending.is_some() {
+            // A close in `on_disconnect` ends it now.
+            self.apply_pending(state, slot);
+        } else {
+            self.schedule_reconnect(slot);
+        }
+        true
+    }
+
+    /// Ends one attempt of a reconnecting connection: its socket is closed
+    /// (replaced by `fresh`, not yet connected), its queue, input, timers
+    /// and readiness dropped; the connection waits in `Reconnecting`.
+    fn release_attempt(&mut self, slot: usize, fresh: TcpStream) {
         let Some(conn) = conn_at!(self, slot) else {
             return;
         };
-        if conn.flags.has(Flags::NO_RECONNECT) || reason == CloseReason::Panicked {
-            return;
+        let mut old = std::mem::replace(&mut conn.stream, fresh);
+        conn.fd = conn.stream.as_raw_fd();
+        // Dropping the old stream closes it (and takes it out of epoll);
+        // events of it already returned this turn find the connection in
+        // `Reconnecting` and are ignored.
+        let _ = self.registry.deregister(&mut old);
+        drop(old);
+        conn.state = ConnState::Reconnecting;
+        conn.pending = None;
+        conn.send.clear();
+        conn.flags = conn.flags.masked(Flags::QUEUED);
+        let input = std::mem::take(&mut conn.input);
+        let timers = [
+            conn.idle_timer.take(),
+            conn.stall_timer.take(),
+            conn.deadline_timer.take(),
+        ];
+        for t in timers.into_iter().flatten() {
+            self.timers.cancel(t);
         }
-        let Origin::Outbound(record) = &mut conn.origin else {
-            return;
-        };
-        let Some(backoff) = record.as_ref().and_then(|o| o.opts.reconnect) else {
-            return;
-        };
-        let (Some(outbound), Some(handler)) = (record.take(), conn.handler.take()) else {
-            return;
-        };
-        let seed = now ^ conn.id.as_u64();
-        self.schedule_reconnect(backoff, outbound, handler, seed);
+        self.recycle_input_buf(input);
     }
 
     /// Schedules the next attempt after the backoff's delay for the number
     /// of attempts that failed in a row.
-    fn schedule_reconnect(
-        &mut self,
-        backoff: Backoff,
-        mut outbound: Box<Outbound>,
-        handler: Box<dyn Handler<S>>,
-        seed: u64,
-    ) {
-        let delay = backoff.delay(outbound.attempt, jitter_sample(seed));
-        outbound.attempt = outbound.attempt.saturating_add(1);
-        let task = TimerTask::Reconnect(Box::new(Reconnect { outbound, handler }));
+    fn schedule_reconnect(&mut self, slot: usize) {
+        let now = self.clock.now();
+        let Some(conn) = conn_at!(self, slot) else {
+            return;
+        };
+        let id = conn.id;
+        let Origin::Outbound(Some(o)) = &mut conn.origin else {
+            return;
+        };
+        let Some(backoff) = o.opts.reconnect else {
+            return;
+        };
+        let delay = backoff.delay(o.attempt, jitter_sample(now ^ id.as_u64()));
+        o.attempt = o.attempt.saturating_add(1);
         let deadline = self.clock.after(delay);
-        self.timers.insert(deadline, None, task);
+        let timer = self.timers.insert(deadline, None, TimerTask::Reconnect(id));
+        conn.deadline_timer = Some(timer);
     }
 
-    /// The reconnect timer fired: connect again with the same handler. If
-    /// not even a socket can be made (out of descriptors, ...), the attempt
-    /// counts as failed and the next one is scheduled: the handler is kept.
-    pub(crate) fn reconnect(&mut self, attempt: Reconnect<S>) {
-        if self.shutting_down || self.stopping {
+    /// The reconnect timer fired: the next attempt, on the socket made
+    /// when the last one ended, with the same id and handler.
+    pub(crate) fn reconnect(&mut self, slot: usize) {
+        let Some(conn) = conn_at!(self, slot) else {
+            return;
+        };
+        if conn.state != ConnState::Reconnecting {
             return;
         }
-        let Reconnect { outbound, handler } = attempt;
-        let addr = outbound.addr;
-        match start_connect(addr, &outbound.opts) {
-            Ok(started) => {
-                if let Err(e) = self.add_outbound(started, outbound, handler) {
-                    log::warn!("reconnect to {addr}: could not register the socket: {e}");
-                }
-            }
-            Err(e) => {
-                log::warn!("reconnect to {addr}: could not create a socket: {e}; retrying");
-                let Some(backoff) = outbound.opts.reconnect else {
-                    return;
-                };
-                let seed = self.clock.now() ^ u64::from(outbound.attempt);
-                self.schedule_reconnect(backoff, outbound, handler, seed);
-            }
-        }
+        conn.deadline_timer = None;
+        let Origin::Outbound(Some(o)) = &conn.origin else {
+            return;
+        };
+        let (timeout, addr) = (o.opts.timeout, o.addr);
+        let early = begin_connect(SockRef::from(&conn.stream), addr, o.opts.bind);
+        conn.state = ConnState::Connecting;
+        let interest = mio::Interest::READABLE | mio::Interest::WRITABLE;
+        let early = match self
+            .registry
+            .register(&mut conn.stream, conn.id.0.token(), interest)
+        {
+            Ok(()) => early,
+            Err(e) => Some(e),
+        };
+        conn.flags.insert(Flags::WRITE_INTEREST);
+        log::debug!("{}: reconnecting to {addr}", conn.id);
+        self.attempt_started(slot, early, timeout);
     }
 }
 

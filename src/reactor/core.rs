@@ -128,6 +128,15 @@ pub(crate) struct Core<S> {
     pub(crate) shutdown_deadline: Option<crate::reactor::timer::Tick>,
     /// Time every callback into the metrics (off by default).
     pub(crate) time_callbacks: bool,
+    /// Rate limit of the warning for dropped handle requests.
+    dropped_log: DroppedLog,
+}
+
+/// When the last dropped handle request was logged, and how many were not.
+#[derive(Default)]
+struct DroppedLog {
+    last: Option<crate::reactor::timer::Tick>,
+    unlogged: u64,
 }
 
 impl<S: 'static> Core<S> {
@@ -150,6 +159,7 @@ impl<S: 'static> Core<S> {
             shutting_down: false,
             shutdown_deadline: None,
             time_callbacks: false,
+            dropped_log: DroppedLog::default(),
         }
     }
 
@@ -370,6 +380,22 @@ impl<S: 'static> Core<S> {
         self.apply_pending(state, slot);
     }
 
+    /// A request posted through a handle found its connection gone (or
+    /// refused it): counted, and logged at most once a second.
+    pub(crate) fn handle_request_dropped(&mut self, what: &str, id: ConnId, err: &Error) {
+        self.metrics.handle_requests_dropped.bump(1);
+        let now = self.clock.now();
+        if self.dropped_log.last.is_some_and(|t| now < t + 1000) {
+            self.dropped_log.unlogged += 1;
+            return;
+        }
+        let unlogged = std::mem::take(&mut self.dropped_log.unlogged);
+        self.dropped_log.last = Some(now);
+        log::warn!(
+            "handle {what} to {id} dropped: {err} ({unlogged} more dropped since the last warning)"
+        );
+    }
+
     pub(crate) fn metrics_snapshot(&self) -> crate::metrics::MetricsSnapshot {
         self.metrics.snapshot()
     }
@@ -419,6 +445,9 @@ impl<S: 'static> Core<S> {
         match conn.state {
             ConnState::Closed => return,
             ConnState::Connecting => return self.process_connecting(state, slot),
+            // Between attempts: no socket to serve (events of the last one
+            // may still arrive this turn); only requests (a close) apply.
+            ConnState::Reconnecting => return self.apply_pending(state, slot),
             _ => {}
         }
         if conn.has_work() {

@@ -110,7 +110,7 @@ impl<'a, S: 'static> ReactorCtx<'a, S> {
         opts: ConnectOptions,
         handler: H,
     ) -> io::Result<ConnId> {
-        self.core.connect(addr, opts, Box::new(handler))
+        self.core.connect(addr, opts, Box::new(handler), None)
     }
 
     /// Listens on `addr`; see [`Reactor::listen`](crate::Reactor::listen).

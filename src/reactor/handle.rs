@@ -15,9 +15,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use std::net::SocketAddr;
+
 use crate::conn::ConnStats;
 use crate::error::{Error, Result};
+use crate::handler::Handler;
 use crate::metrics::{Metrics, MetricsSnapshot};
+use crate::reactor::connector::{ConnectOptions, Waiter};
 use crate::reactor::ctx::ReactorCtx;
 use crate::reactor::token::ConnId;
 use crate::sys::TcpInfo;
@@ -209,6 +213,75 @@ impl<S: 'static> ReactorHandle<S> {
     }
 
     /// Refuses ids of other reactors up front.
+    /// Starts an outbound connection on the reactor from another thread
+    /// and returns its id once the attempt is under way (its outcome
+    /// reaches `handler` as on the loop: `on_open`, or `on_connect_error`
+    /// then `on_close`). See [`Reactor::connect`](crate::Reactor::connect).
+    /// On the reactor's own thread use [`ReactorCtx::connect`].
+    ///
+    /// ```
+    /// use netloop::handler::Discard;
+    /// use netloop::{ConnectOptions, Reactor};
+    ///
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let mut reactor = Reactor::new()?;
+    /// let handle = reactor.handle();
+    /// let addr = listener.local_addr()?;
+    /// let client = std::thread::spawn(move || {
+    ///     let id = handle.connect_and_wait(addr, ConnectOptions::default(), Discard);
+    ///     handle.stop().unwrap();
+    ///     id
+    /// });
+    /// reactor.run()?;
+    /// assert!(client.join().unwrap().is_ok());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn connect<H>(&self, addr: SocketAddr, opts: ConnectOptions, handler: H) -> Result<ConnId>
+    where
+        H: Handler<S> + Send,
+    {
+        self.start_connect(addr, opts, handler, None)
+    }
+
+    /// [`connect`](Self::connect), then waits for the first attempt's
+    /// outcome: the id once connected (after `on_open` ran), or
+    /// [`Error::Connect`] with the failure's kind (a connection with a
+    /// reconnect policy then keeps trying, under the same id). The wait is
+    /// bounded by the connect timeout ([`ConnectOptions::timeout`]).
+    /// [`Error::NoSuchConn`] if the connection was closed (or the reactor
+    /// stopped) before the attempt ended.
+    pub fn connect_and_wait<H>(
+        &self,
+        addr: SocketAddr,
+        opts: ConnectOptions,
+        handler: H,
+    ) -> Result<ConnId>
+    where
+        H: Handler<S> + Send,
+    {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let id = self.start_connect(addr, opts, handler, Some(tx))?;
+        match rx.recv() {
+            Ok(Ok(())) => Ok(id),
+            Ok(Err(kind)) => Err(Error::Connect(kind)),
+            Err(mpsc::RecvError) => Err(Error::NoSuchConn),
+        }
+    }
+
+    fn start_connect<H>(
+        &self,
+        addr: SocketAddr,
+        opts: ConnectOptions,
+        handler: H,
+        waiter: Option<Waiter>,
+    ) -> Result<ConnId>
+    where
+        H: Handler<S> + Send,
+    {
+        self.call(move |rc| rc.core.connect(addr, opts, Box::new(handler), waiter))?
+            .map_err(Error::Io)
+    }
+
     fn check_owner(&self, id: ConnId) -> Result<()> {
         if id.reactor() == self.reactor_index() {
             Ok(())
@@ -220,7 +293,9 @@ impl<S: 'static> ReactorHandle<S> {
     /// Sends bytes to a connection, queued behind earlier sends (no copy).
     /// Returns once the request is queued for the loop: a connection that
     /// has closed meanwhile, or a send refused there (write side closed,
-    /// queue full), is logged at debug level and dropped. Use
+    /// queue full, not connected), is dropped, counted in
+    /// [`MetricsSnapshot::handle_requests_dropped`] and logged (a warning,
+    /// at most one a second, with the number left out). Use
     /// [`call`](Self::call) with [`ConnRef::send_bytes`](crate::ConnRef::send_bytes)
     /// to learn the outcome. An id of another reactor fails at once with
     /// [`Error::ForeignConn`].
@@ -228,7 +303,7 @@ impl<S: 'static> ReactorHandle<S> {
         self.check_owner(id)?;
         self.post(move |rc| {
             if let Err(e) = rc.conn(id).send_bytes(data) {
-                log::debug!("handle send to {id}: {e}");
+                rc.core.handle_request_dropped("send", id, &e);
             }
         })
     }
@@ -237,7 +312,9 @@ impl<S: 'static> ReactorHandle<S> {
     pub fn close(&self, id: ConnId) -> Result<()> {
         self.check_owner(id)?;
         self.post(move |rc| {
-            let _ = rc.conn(id).close();
+            if let Err(e) = rc.conn(id).close() {
+                rc.core.handle_request_dropped("close", id, &e);
+            }
         })
     }
 
@@ -245,7 +322,9 @@ impl<S: 'static> ReactorHandle<S> {
     pub fn abort(&self, id: ConnId) -> Result<()> {
         self.check_owner(id)?;
         self.post(move |rc| {
-            let _ = rc.conn(id).abort();
+            if let Err(e) = rc.conn(id).abort() {
+                rc.core.handle_request_dropped("abort", id, &e);
+            }
         })
     }
 

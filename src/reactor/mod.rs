@@ -130,13 +130,21 @@ impl<S: 'static> Reactor<S> {
     /// [`on_connect_error`](Handler::on_connect_error) with a classified
     /// error, then `on_close`. Bytes sent before the connection is up are
     /// queued. Returns an error only if no socket could be created.
+    ///
+    /// With [`ConnectOptions::reconnect`] the returned id stays the
+    /// connection's for its whole life: a failed attempt runs
+    /// `on_connect_error`, a lost connection
+    /// [`on_disconnect`](Handler::on_disconnect), and the next attempt
+    /// (same id, same handler) follows after the backoff's delay; between
+    /// attempts sends fail with [`Error::NotConnected`](crate::Error::NotConnected).
+    /// `on_close` comes once, when it is closed or stops reconnecting.
     pub fn connect<H: Handler<S>>(
         &mut self,
         addr: SocketAddr,
         opts: ConnectOptions,
         handler: H,
     ) -> io::Result<ConnId> {
-        self.core.connect(addr, opts, Box::new(handler))
+        self.core.connect(addr, opts, Box::new(handler), None)
     }
 
     /// A handle for other threads.

@@ -4,7 +4,6 @@ use std::panic::{self, AssertUnwindSafe};
 
 use crate::conn::state::ConnState;
 use crate::metrics::Metrics;
-use crate::reactor::connector::Reconnect;
 use crate::reactor::core::{Core, Entry};
 use crate::reactor::ctx::ReactorCtx;
 use crate::reactor::timer::Fired;
@@ -26,7 +25,7 @@ pub(crate) enum TimerTask<S> {
     /// Try accepting again after a resource error (EMFILE, ...).
     AcceptRetry(ListenerId),
     /// Start the next attempt of a reconnecting client.
-    Reconnect(Box<Reconnect<S>>),
+    Reconnect(ConnId),
     /// The graceful shutdown's grace period ended.
     ShutdownDeadline,
     /// A closure scheduled on the reactor.
@@ -76,7 +75,11 @@ impl<S: 'static> Core<S> {
             TimerTask::Stall(conn) => self.on_conn_timer(state, conn, Self::stall_timer_fired),
             TimerTask::Deadline(conn) => self.on_conn_timer(state, conn, Self::deadline_fired),
             TimerTask::AcceptRetry(listener) => self.retry_accept(listener),
-            TimerTask::Reconnect(attempt) => self.reconnect(*attempt),
+            TimerTask::Reconnect(conn) => {
+                if let Ok(slot) = self.slot_of(conn) {
+                    self.reconnect(slot);
+                }
+            }
             TimerTask::ShutdownDeadline => self.shutdown_deadline(state),
             TimerTask::Closure(mut f) => {
                 let started = Metrics::callback_started(self.time_callbacks);
@@ -107,7 +110,11 @@ impl<S: 'static> Core<S> {
         let before = self.timers.len();
         let entries = &self.entries;
         self.timers.retain(|task| match task {
-            TimerTask::User(id) | TimerTask::Idle(id) | TimerTask::Stall(id) | TimerTask::Deadline(id) => {
+            TimerTask::User(id)
+            | TimerTask::Idle(id)
+            | TimerTask::Stall(id)
+            | TimerTask::Deadline(id)
+            | TimerTask::Reconnect(id) => {
                 matches!(entries.get(id.0.slot()), Some(Entry::Conn(c)) if c.id == *id && c.state != ConnState::Closed)
             }
             _ => true,

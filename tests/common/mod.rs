@@ -45,6 +45,7 @@ pub enum Ev {
     ConnectError(ConnectErrorKind),
     Shutdown,
     InputFull(usize),
+    Disconnect(CloseReason),
     Close(CloseReason),
 }
 
@@ -149,6 +150,10 @@ impl<S: 'static, H: Handler<S>> Handler<S> for Recorder<H> {
     fn on_eof(&mut self, ctx: &mut Ctx<'_, S>) {
         self.log.push(ctx.id(), Ev::Eof);
         self.inner.on_eof(ctx)
+    }
+    fn on_disconnect(&mut self, ctx: &mut Ctx<'_, S>, reason: CloseReason) {
+        self.log.push(ctx.id(), Ev::Disconnect(reason));
+        self.inner.on_disconnect(ctx, reason)
     }
     fn on_input_full(&mut self, ctx: &mut Ctx<'_, S>, buffered: usize) -> netloop::Verdict {
         self.log.push(ctx.id(), Ev::InputFull(buffered));
@@ -372,4 +377,20 @@ pub fn reset(s: TcpStream) {
         .set_linger(Some(Duration::ZERO))
         .unwrap();
     drop(s);
+}
+
+/// A port below the ephemeral range, bound (not listening) so that
+/// connects to it are refused and nobody else takes it; listen on the
+/// socket to open it.
+pub fn refused_addr() -> (socket2::Socket, SocketAddr) {
+    use socket2::{Domain, Socket, Type};
+    for port in (21000..32000).step_by(97) {
+        let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        s.set_reuse_address(true).unwrap();
+        let addr = SocketAddr::from(([127, 0, 0, 1], port + std::process::id() as u16 % 97));
+        if s.bind(&addr.into()).is_ok() {
+            return (s, addr);
+        }
+    }
+    panic!("no free port");
 }
