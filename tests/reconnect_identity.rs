@@ -2,18 +2,21 @@
 //! sends fail with `NotConnected`, a close then gives the one `on_close`,
 //! and so does stopping the reactor. Another thread starts connections with
 //! `ReactorHandle::connect` / `connect_and_wait`, and handle requests that
-//! find their connection gone are counted.
+//! find their connection gone are counted. Handler timers die with the
+//! attempt that set them.
 
 mod common;
 
 use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
-use netloop::bytes::Bytes;
+use netloop::bytes::{Bytes, BytesMut};
 use netloop::handler::Discard;
 use netloop::{
-    Backoff, CloseReason, ConnState, ConnectErrorKind, ConnectOptions, Error, ListenOptions,
+    Backoff, CloseReason, ConnState, ConnectErrorKind, ConnectOptions, Ctx, Error, Handler,
+    ListenOptions, TimerId,
 };
 
 /// Retries every 50 ms.
@@ -159,5 +162,60 @@ fn handle_requests_for_a_gone_connection_are_counted() {
     wait_until("both counted", || {
         server.handle.metrics().handle_requests_dropped == 2
     });
+    server.finish();
+}
+
+/// Sets a timer in `on_open` and, once disconnected, a later probe timer;
+/// records which fired.
+struct TimedClient {
+    set_at_open: Arc<Mutex<Vec<TimerId>>>,
+    probe: Arc<Mutex<Option<TimerId>>>,
+    fired: Arc<Mutex<Vec<TimerId>>>,
+}
+
+impl Handler for TimedClient {
+    fn on_open(&mut self, ctx: &mut Ctx<'_>) {
+        let t = ctx.set_timer(Duration::from_millis(200));
+        self.set_at_open.lock().unwrap().push(t);
+    }
+    fn on_read(&mut self, _ctx: &mut Ctx<'_>, input: &mut BytesMut) {
+        input.clear();
+    }
+    fn on_disconnect(&mut self, ctx: &mut Ctx<'_>, _reason: CloseReason) {
+        *self.probe.lock().unwrap() = Some(ctx.set_timer(Duration::from_millis(400)));
+    }
+    fn on_timer(&mut self, _ctx: &mut Ctx<'_>, timer: TimerId) {
+        self.fired.lock().unwrap().push(timer);
+    }
+}
+
+#[test]
+fn timers_of_a_lost_connection_die_with_it() {
+    let upstream = TcpListener::bind("127.0.0.1:0").unwrap();
+    let server = serve(ListenOptions::default(), || Discard);
+    let (set_at_open, probe, fired) = Default::default();
+    let client = TimedClient {
+        set_at_open: Arc::clone(&set_at_open),
+        probe: Arc::clone(&probe),
+        fired: Arc::clone(&fired),
+    };
+    // Reconnects only after the probe has fired.
+    let later = Duration::from_secs(5);
+    let opts = ConnectOptions::default().reconnect(Backoff::new(later, later).jitter(0.0));
+    let id = server.connect(upstream.local_addr().unwrap(), opts, client);
+    let (first, _) = upstream.accept().unwrap();
+    server.wait_log("open", |log| log.of(id) == [Ev::Open]);
+    reset(first);
+    wait_until("the probe fired", || {
+        let probe = *probe.lock().unwrap();
+        probe.is_some_and(|p| fired.lock().unwrap().contains(&p))
+    });
+    let opened_timer = set_at_open.lock().unwrap()[0];
+    assert!(
+        !fired.lock().unwrap().contains(&opened_timer),
+        "a timer of the lost connection fired"
+    );
+    server.handle.close(id).unwrap();
+    server.wait_log("closed", |log| log.closes().contains_key(&id));
     server.finish();
 }

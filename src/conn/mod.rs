@@ -310,6 +310,15 @@ impl<S> Conn<S> {
         }
     }
 
+    /// Which attempt of a reconnecting connection this is (0 for any other):
+    /// handler timers die with the attempt that set them.
+    pub(crate) fn epoch(&self) -> u32 {
+        match &self.origin {
+            Origin::Outbound(Some(o)) => o.epoch,
+            _ => 0,
+        }
+    }
+
     /// Whether the loop has anything to do for this connection right now.
     #[inline]
     pub(crate) fn has_work(&self) -> bool {

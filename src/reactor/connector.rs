@@ -245,6 +245,9 @@ pub(crate) struct Outbound {
     /// A close, shutdown or lingering close asked for while connecting with
     /// bytes queued: applied once connected, after those bytes.
     parked: Option<Intent>,
+    /// Attempts that ended with a reconnect to follow: handler timers set
+    /// during an earlier attempt carry its number and do not fire.
+    pub(crate) epoch: u32,
     /// Told the first attempt's outcome ([`ReactorHandle::connect_and_wait`](crate::ReactorHandle::connect_and_wait)).
     waiter: Option<Waiter>,
 }
@@ -334,6 +337,7 @@ impl<S: 'static> Core<S> {
             opts,
             attempt: 0,
             parked: None,
+            epoch: 0,
             waiter,
         });
         self.add_outbound(started, outbound, handler)
@@ -537,6 +541,7 @@ impl<S: 'static> Core<S> {
             }
         };
         o.parked = None;
+        o.epoch = o.epoch.wrapping_add(1);
         let was_open = conn.state != ConnState::Connecting;
         self.release_attempt(slot, socket);
         self.metrics.disconnects.bump(1);

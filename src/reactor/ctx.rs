@@ -425,14 +425,20 @@ impl<'a, S: 'static> Ctx<'a, S> {
     }
 
     /// Fires [`on_timer`](Handler::on_timer) once after `delay` (never
-    /// earlier; at millisecond resolution). Timers of a
-    /// closed connection never fire.
+    /// earlier; at millisecond resolution). Timers of a closed connection
+    /// never fire, nor those a reconnecting connection set before its
+    /// last disconnect.
     pub fn set_timer(&mut self, delay: Duration) -> TimerId {
         let deadline = self.rc.core.clock.after(delay);
-        self.rc
-            .core
-            .timers
-            .insert(deadline, None, TimerTask::User(self.id))
+        let task = self.timer_task();
+        self.rc.core.timers.insert(deadline, None, task)
+    }
+
+    /// The task of a handler timer of this connection (and attempt).
+    fn timer_task(&self) -> TimerTask<S> {
+        let core = &self.rc.core;
+        let epoch = core.with_conn(self.id, |c| c.epoch()).unwrap_or(0);
+        TimerTask::User(self.id, epoch)
     }
 
     /// Fires [`on_timer`](Handler::on_timer) every `period` until cancelled
@@ -440,10 +446,8 @@ impl<'a, S: 'static> Ctx<'a, S> {
     pub fn set_interval(&mut self, period: Duration) -> TimerId {
         let deadline = self.rc.core.clock.after(period);
         let period = crate::reactor::timer::ceil_millis(period);
-        self.rc
-            .core
-            .timers
-            .insert(deadline, Some(period), TimerTask::User(self.id))
+        let task = self.timer_task();
+        self.rc.core.timers.insert(deadline, Some(period), task)
     }
 
     /// This connection's counters.

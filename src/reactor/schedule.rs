@@ -14,8 +14,9 @@ pub(crate) type TimerFn<S> = Box<dyn FnMut(&mut ReactorCtx<'_, S>)>;
 
 /// The payload of a timer.
 pub(crate) enum TimerTask<S> {
-    /// A handler timer: `on_timer` of this connection.
-    User(ConnId),
+    /// A handler timer: `on_timer` of this connection, if still in the
+    /// attempt that set it (see `Conn::epoch`).
+    User(ConnId, u32),
     /// The connection's idle check.
     Idle(ConnId),
     /// The connection's write-stall check.
@@ -54,19 +55,14 @@ impl<S: 'static> Core<S> {
             repeats,
         } = fired;
         match payload {
-            TimerTask::User(conn) => {
-                let live = self
-                    .slot_of(conn)
-                    .ok()
-                    .filter(|&s| self.conn(s).is_some_and(|c| c.state != ConnState::Closed));
-                if let Some(slot) = live {
+            TimerTask::User(conn, epoch) => {
+                if let Some(slot) = self.timer_owner(conn, epoch) {
                     self.dispatch(state, slot, |h, ctx| h.on_timer(ctx, id));
                     self.apply_pending(state, slot);
                 }
-                let still_live = self.conn_state(conn).is_ok_and(|s| s != ConnState::Closed);
-                if repeats && still_live {
+                if repeats && self.timer_owner(conn, epoch).is_some() {
                     self.timers
-                        .rearm(id, TimerTask::User(conn), self.clock.now());
+                        .rearm(id, TimerTask::User(conn, epoch), self.clock.now());
                 } else if repeats {
                     self.timers.cancel(id);
                 }
@@ -110,7 +106,7 @@ impl<S: 'static> Core<S> {
         let before = self.timers.len();
         let entries = &self.entries;
         self.timers.retain(|task| match task {
-            TimerTask::User(id)
+            TimerTask::User(id, _)
             | TimerTask::Idle(id)
             | TimerTask::Stall(id)
             | TimerTask::Deadline(id)
@@ -123,6 +119,14 @@ impl<S: 'static> Core<S> {
             "timer sweep: {} of {before} timers were of closed connections",
             before - self.timers.len()
         );
+    }
+
+    /// The slot of a handler timer's connection, if it is still open and
+    /// in the attempt that set the timer.
+    fn timer_owner(&self, conn: ConnId, epoch: u32) -> Option<usize> {
+        let slot = self.slot_of(conn).ok()?;
+        let c = self.conn(slot)?;
+        (c.state != ConnState::Closed && c.epoch() == epoch).then_some(slot)
     }
 
     fn on_conn_timer(&mut self, state: &mut S, conn: ConnId, f: fn(&mut Self, &mut S, usize)) {
