@@ -91,6 +91,7 @@ pub struct ConnOptions {
     ///
     /// `None` (or zero) closes at once once flushed: quicker to free the
     /// descriptor, but input arriving meanwhile makes the kernel send RST.
+    /// Kept at 10 ms resolution (rounded up), at most 655 s.
     pub linger: Option<Duration>,
     /// TCP keepalive, off by default.
     pub keepalive: Option<Keepalive>,
