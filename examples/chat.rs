@@ -127,8 +127,11 @@ impl Member {
 impl Handler<Room> for Member {
     fn on_open(&mut self, ctx: &mut Ctx<'_, Room>) {
         let id = ctx.id();
-        ctx.state().members.push(id);
-        log::info!("{id} joined ({} in the room)", ctx.state().members.len());
+        ctx.reactor().shared().members.push(id);
+        log::info!(
+            "{id} joined ({} in the room)",
+            ctx.reactor().shared().members.len()
+        );
     }
 
     fn on_read(&mut self, ctx: &mut Ctx<'_, Room>, input: &mut BytesMut) {
@@ -154,14 +157,14 @@ impl Handler<Room> for Member {
         // Usually already noted by the broadcast that queued the bytes.
         let id = ctx.id();
         log::debug!("{id}: behind ({queued} bytes queued)");
-        fall_behind(ctx.state(), id);
+        fall_behind(ctx.reactor().shared(), id);
     }
 
     fn on_drain(&mut self, ctx: &mut Ctx<'_, Room>) {
         let id = ctx.id();
         log::debug!("{id}: caught up");
-        ctx.state().behind.retain(|&m| m != id);
-        release_senders(ctx);
+        ctx.reactor().shared().behind.retain(|&m| m != id);
+        release_senders(ctx.reactor());
     }
 
     fn on_write_stall(&mut self, ctx: &mut Ctx<'_, Room>) -> Verdict {
@@ -171,19 +174,19 @@ impl Handler<Room> for Member {
             self.config.write_stall_timeout,
             ctx.queued()
         );
-        ctx.state().dropped_slow += 1;
+        ctx.reactor().shared().dropped_slow += 1;
         Verdict::Close // abort (RST); on_close lets the senders go on
     }
 
     fn on_close(&mut self, ctx: &mut Ctx<'_, Room>, reason: CloseReason) {
         let id = ctx.id();
-        let room = ctx.state();
+        let room = ctx.reactor().shared();
         room.members.retain(|&m| m != id);
         room.behind.retain(|&m| m != id);
         room.held.retain(|&m| m != id);
         log::info!("{id} left: {reason} ({} in the room)", room.members.len());
         // A member that was behind is gone: that may free the senders.
-        release_senders(ctx);
+        release_senders(ctx.reactor());
     }
 }
 
@@ -196,10 +199,10 @@ fn fall_behind(room: &mut Room, id: ConnId) {
 
 /// Once no member is behind, reads the held senders again.
 fn release_senders(rc: &mut ReactorCtx<'_, Room>) {
-    if !rc.state().behind.is_empty() || rc.state().held.is_empty() {
+    if !rc.shared().behind.is_empty() || rc.shared().held.is_empty() {
         return;
     }
-    let held = std::mem::take(&mut rc.state().held);
+    let held = std::mem::take(&mut rc.shared().held);
     log::debug!("no member behind: reading {} sender(s) again", held.len());
     for id in held {
         // A sender that closed meanwhile is gone: nothing to resume.
@@ -227,13 +230,11 @@ fn prefix_lines(from: ConnId, lines: &[u8]) -> Bytes {
 /// whose queue cannot take the message is disconnected, the others go on.
 fn broadcast(ctx: &mut Ctx<'_, Room>, message: Bytes, high_water: usize) {
     let from = ctx.id();
-    // Taken out for the loop (callbacks of other members cannot run
-    // meanwhile: they are only applied after this callback returns).
-    let members = std::mem::take(&mut ctx.state().members);
-    let mut dropped = 0;
+    // The room and the connections, borrowed apart: no copy of the list.
+    let (room, mut conns) = ctx.reactor().split();
     let mut behind = Vec::new();
-    for &to in members.iter().filter(|&&m| m != from) {
-        let mut member = ctx.conn(to);
+    for &to in room.members.iter().filter(|&&m| m != from) {
+        let mut member = conns.conn(to);
         match member.send_bytes(message.clone()) {
             // Noted now, not at its on_high_water (which runs after this
             // callback): the sender stops before its next read.
@@ -242,14 +243,11 @@ fn broadcast(ctx: &mut Ctx<'_, Room>, message: Bytes, high_water: usize) {
             Err(Error::QueueFull { queued, cap, .. }) => {
                 log::warn!("{to}: slow consumer ({queued} bytes queued, cap {cap}): disconnecting");
                 let _ = member.abort();
-                dropped += 1;
+                room.dropped_slow += 1;
             }
             Err(e) => log::debug!("{to}: send failed: {e}"),
         }
     }
-    let room = ctx.state();
-    room.members = members;
-    room.dropped_slow += dropped;
     for id in behind {
         fall_behind(room, id);
     }

@@ -51,13 +51,13 @@ impl Handler<Outcome> for Client {
     }
 
     fn on_connect_error(&mut self, ctx: &mut Ctx<'_, Outcome>, error: &ConnectError) {
-        ctx.state().connect_error = Some(error.kind.to_string());
+        ctx.reactor().shared().connect_error = Some(error.kind.to_string());
         log::debug!("{error}");
     }
 
     fn on_close(&mut self, ctx: &mut Ctx<'_, Outcome>, reason: CloseReason) {
-        ctx.state().reason = Some(reason);
-        ctx.stop();
+        ctx.reactor().shared().reason = Some(reason);
+        ctx.reactor().stop();
     }
 }
 
@@ -190,5 +190,5 @@ fn run(args: &Args) -> io::Result<Outcome> {
     let id = reactor.connect(args.addr, connect_options(args), Client)?;
     pump_stdin(reactor.handle(), id);
     reactor.run()?;
-    Ok(std::mem::take(reactor.state()))
+    Ok(std::mem::take(reactor.shared()))
 }

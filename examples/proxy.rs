@@ -125,7 +125,7 @@ impl Side {
     /// Sends `input` to the peer, keeping what it cannot take. Returns
     /// whether this side should stop reading for now.
     fn forward(&self, ctx: &mut Ctx<'_, Stats>, peer: ConnId, input: &mut BytesMut) -> bool {
-        let mut other = ctx.conn(peer);
+        let mut other = ctx.reactor().conn(peer);
         match other.send(input) {
             Ok(()) => {
                 input.clear();
@@ -152,11 +152,11 @@ impl Handler<Stats> for Side {
         if self.role == Role::Upstream {
             // The upstream is up: start reading the client.
             if let Some(peer) = self.peer {
-                let _ = ctx.conn(peer).resume_read();
+                let _ = ctx.reactor().conn(peer).resume_read();
             }
             return;
         }
-        ctx.state().clients += 1;
+        ctx.reactor().shared().clients += 1;
         // Nothing to forward to yet: hold the client back until connected.
         ctx.pause_read();
         let upstream = Side {
@@ -167,7 +167,7 @@ impl Handler<Stats> for Side {
         let opts = ConnectOptions::default()
             .timeout(self.config.connect_timeout)
             .conn(self.config.conn_options());
-        match ctx.connect(self.config.upstream, opts, upstream) {
+        match ctx.reactor().connect(self.config.upstream, opts, upstream) {
             Ok(id) => self.peer = Some(id),
             Err(e) => {
                 log::warn!("{}: no upstream socket: {e}", ctx.id());
@@ -190,7 +190,7 @@ impl Handler<Stats> for Side {
     fn on_eof(&mut self, ctx: &mut Ctx<'_, Stats>) {
         let passed_on = self
             .peer
-            .is_some_and(|p| ctx.conn(p).shutdown_write().is_ok());
+            .is_some_and(|p| ctx.reactor().conn(p).shutdown_write().is_ok());
         if !passed_on {
             ctx.close();
         }
@@ -198,25 +198,25 @@ impl Handler<Stats> for Side {
 
     fn on_high_water(&mut self, ctx: &mut Ctx<'_, Stats>, _queued: usize) {
         if let Some(peer) = self.peer {
-            let _ = ctx.conn(peer).pause_read();
+            let _ = ctx.reactor().conn(peer).pause_read();
         }
     }
 
     fn on_drain(&mut self, ctx: &mut Ctx<'_, Stats>) {
         if let Some(peer) = self.peer {
-            let _ = ctx.conn(peer).resume_read();
+            let _ = ctx.reactor().conn(peer).resume_read();
         }
     }
 
     fn on_connect_error(&mut self, ctx: &mut Ctx<'_, Stats>, error: &ConnectError) {
-        ctx.state().connect_failures += 1;
+        ctx.reactor().shared().connect_failures += 1;
         let client = self.peer.map_or_else(|| "?".to_string(), |p| p.to_string());
         log::warn!("client {client}: upstream {error}; closing the client");
     }
 
     fn on_close(&mut self, ctx: &mut Ctx<'_, Stats>, reason: CloseReason) {
         let peak = ctx.stats().peak_queued;
-        let stats = ctx.state();
+        let stats = ctx.reactor().shared();
         stats.peak_queued = stats.peak_queued.max(peak);
         log::debug!(
             "{} ({:?}) closed: {reason}; peak queue {peak} bytes",
@@ -224,7 +224,7 @@ impl Handler<Stats> for Side {
             self.role
         );
         let Some(peer) = self.peer else { return };
-        let mut other = ctx.conn(peer);
+        let mut other = ctx.reactor().conn(peer);
         if !other.is_open() {
             return;
         }
@@ -265,7 +265,7 @@ fn main() -> io::Result<()> {
         reactor.listener_addr(listener)?
     );
     reactor.run()?;
-    let stats = reactor.state();
+    let stats = reactor.shared();
     log::info!(
         "served {} clients ({} upstream connects failed), peak queue {} bytes",
         stats.clients,

@@ -34,6 +34,11 @@ pub enum Error {
     Connect(crate::ConnectErrorKind),
     /// The reactor has stopped; the request was not delivered.
     Stopped,
+    /// A call that waits for the reactor was made on the reactor's own
+    /// thread, where it would wait for itself
+    /// ([`ReactorHandle::call`](crate::ReactorHandle::call) and the
+    /// handle methods built on it): use the callback's context instead.
+    OnLoopThread,
     /// A system call failed.
     Io(io::Error),
 }
@@ -54,6 +59,9 @@ impl fmt::Display for Error {
             Error::NotConnected => f.write_str("not connected: waiting to reconnect"),
             Error::Connect(kind) => write!(f, "connect failed: {kind}"),
             Error::Stopped => f.write_str("reactor has stopped"),
+            Error::OnLoopThread => {
+                f.write_str("called on the reactor's own thread, where it would wait for itself")
+            }
             Error::Io(e) => write!(f, "{e}"),
         }
     }

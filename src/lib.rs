@@ -35,6 +35,13 @@
 
 #![warn(missing_docs)]
 
+// Linux only: the send path relies on `MSG_NOSIGNAL`, the liveness code on
+// `SIOCOUTQ` and `TCP_INFO`, pinning on `sched_setaffinity`.
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "netloop supports Linux only (it relies on MSG_NOSIGNAL, SIOCOUTQ, TCP_INFO and sched_setaffinity)"
+);
+
 /// The connection in `slot` of a core, borrowing only the slab (so other
 /// fields of the core stay usable while the connection is held).
 macro_rules! conn_at {
@@ -58,20 +65,26 @@ pub use bytes;
 pub use conn::ConnStats;
 pub use conn::close::{CloseReason, LingerOutcome};
 pub use conn::options::{ConnOptions, DEFAULT_LINGER, Keepalive, OnOverflow};
-pub use conn::send_buf::SendBuf;
 pub use conn::state::ConnState;
 pub use error::{Error, Result};
-pub use handler::{Handler, Verdict};
+pub use handler::{Discard, Echo, Handler, Verdict};
 pub use metrics::MetricsSnapshot;
 pub use reactor::Reactor;
 pub use reactor::connector::{Backoff, ConnectError, ConnectErrorKind, ConnectOptions};
-pub use reactor::ctx::{ConnRef, Ctx, ReactorCtx};
+pub use reactor::ctx::{ConnRef, Conns, Ctx, ReactorCtx};
 pub use reactor::handle::ReactorHandle;
 pub use reactor::listener::ListenOptions;
 pub use reactor::timer::TimerId;
 pub use reactor::token::{ConnId, ListenerId};
 pub use server::{MAX_REACTORS, ServerBuilder, ServerHandle, ServerSummary};
 pub use sys::TcpInfo;
+
+/// Internals exposed for the fuzz targets and their stable harnesses only:
+/// not part of the API, and free to change in any release.
+#[doc(hidden)]
+pub mod internals {
+    pub use crate::conn::send_buf::SendBuf;
+}
 
 /// The README's examples, compiled as doctests.
 #[cfg(doctest)]

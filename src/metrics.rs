@@ -51,6 +51,26 @@ impl Counter {
     }
 }
 
+/// The close-reason kinds, by their index in the counters.
+const REASON_LABELS: [&str; REASONS] = [
+    "Local",
+    "PeerClosed",
+    "Lingered",
+    "LingerTimeout",
+    "Reset",
+    "Aborted",
+    "Overflow",
+    "IdleTimeout",
+    "WriteStall",
+    "KeepaliveTimeout",
+    "UserTimeout",
+    "ConnectFailed",
+    "Panicked",
+    "Shutdown",
+    "Error",
+    "InputFull",
+];
+
 /// Number of distinct close-reason kinds counted.
 const REASONS: usize = 16;
 
@@ -159,7 +179,7 @@ impl Metrics {
 /// assert!(m.turns >= 1);
 /// assert_eq!(m.closed_with(netloop::CloseReason::Reset), 0);
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct MetricsSnapshot {
     /// Connections accepted.
     pub accepted: u64,
@@ -203,6 +223,40 @@ pub struct MetricsSnapshot {
     pub callbacks_timed: u64,
     /// Time spent in those callbacks, in ns.
     pub callback_nanos: u64,
+}
+
+/// Every counter by name; the close reasons as a map of the non-zero ones.
+impl std::fmt::Debug for MetricsSnapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        struct Closed<'a>(&'a [u64; REASONS]);
+        impl std::fmt::Debug for Closed<'_> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                let nonzero = REASON_LABELS.iter().zip(self.0).filter(|(_, n)| **n > 0);
+                f.debug_map().entries(nonzero).finish()
+            }
+        }
+        f.debug_struct("MetricsSnapshot")
+            .field("accepted", &self.accepted)
+            .field("connected", &self.connected)
+            .field("open", &self.open)
+            .field("closed", &Closed(&self.closed))
+            .field("bytes_in", &self.bytes_in)
+            .field("bytes_out", &self.bytes_out)
+            .field("high_water_events", &self.high_water_events)
+            .field("keepalive_failures", &self.keepalive_failures)
+            .field("accept_errors", &self.accept_errors)
+            .field("panics", &self.panics)
+            .field("disconnects", &self.disconnects)
+            .field("handle_requests_dropped", &self.handle_requests_dropped)
+            .field("turns", &self.turns)
+            .field("busy_nanos", &self.busy_nanos)
+            .field("timers_pending", &self.timers_pending)
+            .field("wakeups", &self.wakeups)
+            .field("posted", &self.posted)
+            .field("callbacks_timed", &self.callbacks_timed)
+            .field("callback_nanos", &self.callback_nanos)
+            .finish()
+    }
 }
 
 impl MetricsSnapshot {
@@ -265,5 +319,47 @@ impl MetricsSnapshot {
             0 => std::time::Duration::ZERO,
             n => std::time::Duration::from_nanos(self.callback_nanos / n),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reactor::connector::ConnectErrorKind;
+
+    #[test]
+    fn each_close_reason_is_counted_under_its_own_label() {
+        let reasons = [
+            CloseReason::Local,
+            CloseReason::PeerClosed,
+            CloseReason::Lingered,
+            CloseReason::LingerTimeout,
+            CloseReason::Reset,
+            CloseReason::Aborted,
+            CloseReason::Overflow,
+            CloseReason::IdleTimeout,
+            CloseReason::WriteStall,
+            CloseReason::KeepaliveTimeout,
+            CloseReason::UserTimeout,
+            CloseReason::ConnectFailed(ConnectErrorKind::Refused),
+            CloseReason::Panicked,
+            CloseReason::Shutdown,
+            CloseReason::Error(std::io::ErrorKind::Other),
+            CloseReason::InputFull,
+        ];
+        let metrics = Metrics::default();
+        for (n, reason) in reasons.iter().enumerate() {
+            let label = REASON_LABELS[reason_index(*reason)];
+            assert!(
+                format!("{reason:?}").starts_with(label),
+                "{reason:?} as {label}"
+            );
+            for _ in 0..=n {
+                metrics.count_close(*reason);
+            }
+        }
+        let shown = format!("{:?}", metrics.snapshot());
+        assert!(shown.contains("\"Reset\": 5"), "{shown}");
+        assert!(shown.contains("\"InputFull\": 16"), "{shown}");
     }
 }

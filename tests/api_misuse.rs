@@ -67,7 +67,7 @@ fn operations_on_a_closed_connection_are_typed_errors() {
     assert_no_such_conn("peer_addr", conn.peer_addr());
     assert_no_such_conn("tcp_info", conn.tcp_info());
     assert_no_such_conn("is_read_paused", conn.is_read_paused());
-    assert_eq!(conn.state(), None);
+    assert_eq!(conn.conn_state(), None);
     assert!(!conn.is_open());
     s.log.assert_one_close_each();
     assert_eq!(s.log.of(id).last(), Some(&Ev::Close(CloseReason::Local)));
@@ -89,7 +89,7 @@ fn sends_while_closing_are_refused_and_queued_bytes_still_arrive() {
         conn.close().unwrap();
     }
     s.turn_until("closing", |r, _| {
-        r.ctx().conn(id).state() == Some(ConnState::LingerFlushing)
+        r.ctx().conn(id).conn_state() == Some(ConnState::LingerFlushing)
     });
     {
         let mut rc = s.reactor.ctx();
@@ -180,7 +180,7 @@ fn linger_close_then_abort_resets_once() {
         .linger_close(Duration::from_secs(30))
         .unwrap();
     s.turn_until("lingering", |r, _| {
-        r.ctx().conn(d).state() == Some(ConnState::Lingering)
+        r.ctx().conn(d).conn_state() == Some(ConnState::Lingering)
     });
     s.reactor.ctx().conn(d).abort().unwrap();
     s.turn_until("all three closed", |_, log| log.closes().len() == 3);
@@ -263,8 +263,10 @@ impl Handler for FarFuture {
     fn on_open(&mut self, ctx: &mut Ctx<'_>) {
         ctx.set_timer(Duration::MAX);
         ctx.set_interval(Duration::MAX);
-        ctx.schedule(Duration::MAX, |_| panic!("a timer at Duration::MAX fired"));
-        ctx.schedule_repeating(Duration::MAX, |_| panic!("a timer at Duration::MAX fired"));
+        ctx.reactor()
+            .schedule(Duration::MAX, |_| panic!("a timer at Duration::MAX fired"));
+        ctx.reactor()
+            .schedule_repeating(Duration::MAX, |_| panic!("a timer at Duration::MAX fired"));
     }
     fn on_read(&mut self, ctx: &mut Ctx<'_>, input: &mut BytesMut) {
         Echo.on_read(ctx, input);
@@ -294,7 +296,7 @@ fn extreme_durations_neither_panic_nor_fire_early() {
         .linger_close(Duration::MAX)
         .unwrap();
     s.turn_until("lingering", |r, _| {
-        r.ctx().conn(id).state() == Some(ConnState::Lingering)
+        r.ctx().conn(id).conn_state() == Some(ConnState::Lingering)
     });
     drop(c);
     s.turn_until("closed", |_, log| log.closes().contains_key(&id));
@@ -434,7 +436,7 @@ impl Handler for Meddler {
         ctx.set_timer(Duration::ZERO);
         ctx.set_interval(Duration::ZERO);
         let me = ctx.id();
-        assert!(!ctx.conn_ids().any(|id| id == me));
+        assert!(!ctx.reactor().conn_ids().any(|id| id == me));
     }
 }
 

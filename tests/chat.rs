@@ -146,7 +146,7 @@ fn start_probed(config: chat::Config, peaks: Peaks) -> Running<chat::Room> {
 fn join(room: &Running<chat::Room>, addr: SocketAddr, members: usize) -> TcpStream {
     let s = common::client(addr);
     wait_until("the client joined", || {
-        room.query(|rc| rc.state().members.len()) == members
+        room.query(|rc| rc.shared().members.len()) == members
     });
     s
 }
@@ -208,7 +208,7 @@ fn lines_reach_the_others_and_a_stuck_client_is_dropped() {
         "a warning names the slow consumer: {:?}",
         RECORDS.lock().unwrap()
     );
-    assert_eq!(room.query(|rc| rc.state().dropped_slow), 1);
+    assert_eq!(room.query(|rc| rc.shared().dropped_slow), 1);
 
     // B still gets what A says next.
     a.write_all(b"still here?\n").unwrap();
@@ -365,7 +365,7 @@ fn a_slow_reader_gets_a_whole_flood_while_a_stuck_client_is_dropped() {
             room.log.of(id)
         );
     }
-    assert_eq!(room.query(|rc| rc.state().dropped_slow), 1);
+    assert_eq!(room.query(|rc| rc.shared().dropped_slow), 1);
 
     // The room still works: the reader gets what the sender says next.
     sender.write_all(b"done\n").unwrap();

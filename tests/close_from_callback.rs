@@ -21,10 +21,10 @@ impl Handler for Commands {
             assert_eq!(ctx.conn_state(), netloop::ConnState::LingerFlushing);
         } else if input.starts_with(b"kill") {
             let me = ctx.id();
-            let others: Vec<_> = ctx.conn_ids().filter(|&id| id != me).collect();
+            let others: Vec<_> = ctx.reactor().conn_ids().filter(|&id| id != me).collect();
             for id in others {
-                ctx.conn(id).send(b"killed").unwrap();
-                ctx.conn(id).close().unwrap();
+                ctx.reactor().conn(id).send(b"killed").unwrap();
+                ctx.reactor().conn(id).close().unwrap();
             }
             ctx.send(b"done").unwrap();
         }

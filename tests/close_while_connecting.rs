@@ -34,7 +34,7 @@ fn connect_send_and(
                 .connect(addr, ConnectOptions::default(), Recorder::new(Discard, log))
                 .unwrap();
             let mut conn = rc.conn(id);
-            assert_eq!(conn.state(), Some(netloop::ConnState::Connecting));
+            assert_eq!(conn.conn_state(), Some(netloop::ConnState::Connecting));
             if !data.is_empty() {
                 conn.send_bytes(Bytes::from_static(data)).unwrap();
             }
@@ -135,7 +135,7 @@ fn after_close_while_connecting_sends_are_refused_and_the_timeout_still_holds() 
             .handle
             .post(move |rc| {
                 let mut conn = rc.conn(id);
-                let state = conn.state();
+                let state = conn.conn_state();
                 tx.send((state, conn.send(b"late"))).unwrap();
             })
             .unwrap();

@@ -28,7 +28,8 @@ struct Counted {
 
 impl Handler for Counted {
     fn on_open(&mut self, ctx: &mut Ctx<'_>) {
-        self.peak.fetch_max(ctx.conn_count(), Ordering::SeqCst);
+        self.peak
+            .fetch_max(ctx.reactor().conn_count(), Ordering::SeqCst);
     }
     fn on_read(&mut self, ctx: &mut Ctx<'_>, input: &mut BytesMut) {
         Echo.on_read(ctx, input);

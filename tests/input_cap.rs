@@ -98,6 +98,7 @@ fn a_handler_that_keeps_a_full_connection_still_has_its_idle_timeout() {
     let (server, _) = serve_frames(true, ConnOptions::default().idle_timeout(IDLE));
     let mut c = server.client();
     send_oversized_frame(&mut c);
+    server.wait_log("accepted", |log| !log.conns().is_empty());
     let id = server.log.conns()[0];
     server.wait_log("the input filled up", |log| {
         log.of(id).iter().any(|e| matches!(e, Ev::InputFull(_)))

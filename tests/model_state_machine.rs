@@ -230,7 +230,7 @@ impl Case {
     }
 
     fn state(&mut self) -> Option<ConnState> {
-        self.reactor.ctx().conn(self.id).state()
+        self.reactor.ctx().conn(self.id).conn_state()
     }
 
     fn turn(&mut self) -> Check {

@@ -105,7 +105,7 @@ fn client_to_upstream_64_mib_with_a_pausing_reader() {
     drop(client);
 
     proxy.wait_no_conns();
-    let stats = proxy.query(|rc| rc.state().clone());
+    let stats = proxy.query(|rc| rc.shared().clone());
     eprintln!("peak queue {} bytes", stats.peak_queued);
     let closes = proxy.log.closes();
     let m = proxy.finish();
@@ -151,7 +151,7 @@ fn upstream_to_client_64_mib_with_a_pausing_reader() {
     drop(client);
 
     proxy.wait_no_conns();
-    let stats = proxy.query(|rc| rc.state().clone());
+    let stats = proxy.query(|rc| rc.shared().clone());
     eprintln!("peak queue {} bytes", stats.peak_queued);
     let closes = proxy.log.closes();
     proxy.finish();

@@ -34,7 +34,7 @@ fn refused_upstream_closes_the_client_promptly() {
     drop(client);
 
     proxy.wait_no_conns();
-    let stats = proxy.query(|rc| rc.state().clone());
+    let stats = proxy.query(|rc| rc.shared().clone());
     let m = proxy.finish();
     assert_eq!(stats.connect_failures, 1);
     assert_eq!(

@@ -185,7 +185,10 @@ fn a_client_reconnects_with_backoff_until_it_closes_on_purpose() {
     // `connect` returned.
     assert!(ids.lock().unwrap().iter().all(|&seen_id| seen_id == id));
     // Closed on purpose: the id is gone, so nothing can reconnect it.
-    let state = server.handle.call(move |rc| rc.conn(id).state()).unwrap();
+    let state = server
+        .handle
+        .call(move |rc| rc.conn(id).conn_state())
+        .unwrap();
     assert_eq!(state, None, "it is still there after close()");
     let failed = seen
         .lock()

@@ -63,7 +63,7 @@ fn a_send_between_attempts_is_refused_with_not_connected() {
         .handle
         .call(move |rc| {
             let mut conn = rc.conn(id);
-            (conn.state(), conn.send_bytes(Bytes::from_static(b"x")))
+            (conn.conn_state(), conn.send_bytes(Bytes::from_static(b"x")))
         })
         .unwrap();
     assert_eq!(state, Some(ConnState::Reconnecting));
@@ -119,7 +119,10 @@ fn another_thread_connects_and_waits_for_the_outcome() {
     .join()
     .unwrap()
     .expect("connected");
-    let state = server.handle.call(move |rc| rc.conn(id).state()).unwrap();
+    let state = server
+        .handle
+        .call(move |rc| rc.conn(id).conn_state())
+        .unwrap();
     assert_eq!(state, Some(ConnState::Open));
 
     let (_refusing, refused) = refused_addr();

@@ -155,7 +155,7 @@ fn each_reactor_gets_its_own_state_and_ids_name_their_reactor() {
         .expect("server starts");
     for (index, r) in server.reactors().iter().enumerate() {
         assert_eq!(r.reactor_index(), index);
-        let state = r.call(|rc| *rc.state()).expect("call");
+        let state = r.call(|rc| *rc.shared()).expect("call");
         assert_eq!(state, index * 100);
     }
     let mut stream = client(server.local_addr());
@@ -168,7 +168,7 @@ fn each_reactor_gets_its_own_state_and_ids_name_their_reactor() {
     let state = server
         .owner(id)
         .unwrap()
-        .call(|rc| *rc.state())
+        .call(|rc| *rc.shared())
         .expect("call");
     assert_eq!(state, id.reactor() * 100);
 

@@ -164,7 +164,7 @@ impl Pinger {
         if self.to_send != u64::MAX {
             self.to_send -= n as u64;
         }
-        let stamp = ctx.state().clock.of(now);
+        let stamp = ctx.reactor().shared().clock.of(now);
         for _ in 0..n {
             let slot = self.slot(self.in_flight);
             self.sent_at[slot] = stamp;
@@ -179,7 +179,7 @@ impl Pinger {
     /// test, not the load generator (README, Performance).
     fn ping_again(&mut self, ctx: &mut Ctx<'_, Stats>) {
         let now = ctx.now();
-        let stats = ctx.state();
+        let stats = ctx.reactor().shared();
         let now = stats.clock.of(now);
         stats.completed += 1;
         if stats.record {
@@ -212,7 +212,7 @@ impl Pinger {
 
 impl Handler<Stats> for Pinger {
     fn on_open(&mut self, ctx: &mut Ctx<'_, Stats>) {
-        ctx.state().opened += 1;
+        ctx.reactor().shared().opened += 1;
         let now = ctx.now();
         self.send_next(ctx, now);
     }
@@ -239,7 +239,7 @@ impl Handler<Stats> for Pinger {
             return;
         }
         let now = ctx.now();
-        let stats = ctx.state();
+        let stats = ctx.reactor().shared();
         let now_nanos = stats.clock.of(now);
         stats.completed += done as u64;
         for _ in 0..done.min(self.in_flight) {
@@ -252,7 +252,7 @@ impl Handler<Stats> for Pinger {
     }
 
     fn on_close(&mut self, ctx: &mut Ctx<'_, Stats>, reason: CloseReason) {
-        let stats = ctx.state();
+        let stats = ctx.reactor().shared();
         stats.closed += 1;
         if !reason.is_graceful() {
             stats.failed += 1;
@@ -281,7 +281,7 @@ impl Churner {
             .connect(addr, ConnectOptions::default(), churner)
             .is_err()
         {
-            ctx.state().failed += 1;
+            ctx.shared().failed += 1;
         }
     }
 }
@@ -290,7 +290,7 @@ const CHURN_PAYLOAD: [u8; 64] = [0x5a; 64];
 
 impl Handler<Stats> for Churner {
     fn on_open(&mut self, ctx: &mut Ctx<'_, Stats>) {
-        ctx.state().opened += 1;
+        ctx.reactor().shared().opened += 1;
         if ctx.send(&CHURN_PAYLOAD[..self.size]).is_err() {
             ctx.abort();
         }
@@ -300,7 +300,7 @@ impl Handler<Stats> for Churner {
         self.received += input.len();
         input.clear();
         if self.received >= self.size {
-            let stats = ctx.state();
+            let stats = ctx.reactor().shared();
             stats.completed += 1;
             if stats.record {
                 stats.latency.record(self.started.elapsed());
@@ -310,13 +310,13 @@ impl Handler<Stats> for Churner {
     }
 
     fn on_close(&mut self, ctx: &mut Ctx<'_, Stats>, reason: CloseReason) {
-        let stats = ctx.state();
+        let stats = ctx.reactor().shared();
         stats.closed += 1;
         if !reason.is_graceful() {
             stats.failed += 1;
         }
         if stats.churning {
-            Churner::start(ctx, self.addr, self.size);
+            Churner::start(ctx.reactor(), self.addr, self.size);
         }
     }
 }
@@ -365,7 +365,7 @@ impl Client {
     }
 
     pub fn stats(&mut self) -> &mut Stats {
-        self.reactor.state()
+        self.reactor.shared()
     }
 
     /// Runs until `n` more messages completed; returns how long it took.
@@ -417,7 +417,7 @@ impl Client {
 
     fn turn_until(&mut self, what: &str, mut done: impl FnMut(&Stats) -> bool) -> io::Result<()> {
         let deadline = Instant::now() + PATIENCE;
-        while !done(self.reactor.state()) {
+        while !done(self.reactor.shared()) {
             self.reactor.turn(Some(Duration::from_millis(100)))?;
             self.check_failures()?;
             if Instant::now() > deadline {

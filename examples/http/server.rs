@@ -126,9 +126,9 @@ impl Default for HttpState {
 /// Starts the reactor timer that keeps [`HttpState::date`] current (call
 /// once per reactor: `reactor.ctx()`, or `ServerHandle::post_all`).
 pub fn refresh_date_every_second(rc: &mut ReactorCtx<'_, HttpState>) {
-    rc.state().date = HttpDate::now();
+    rc.shared().date = HttpDate::now();
     rc.schedule_repeating(Duration::from_secs(1), |rc| {
-        rc.state().date = HttpDate::now()
+        rc.shared().date = HttpDate::now()
     });
 }
 
@@ -261,16 +261,16 @@ impl Handler<HttpState> for HttpConn {
     }
 
     fn on_read(&mut self, ctx: &mut Ctx<'_, HttpState>, input: &mut BytesMut) {
-        let mut out = std::mem::take(&mut ctx.state().out);
-        let date = ctx.state().date;
+        let mut out = std::mem::take(&mut ctx.reactor().shared().out);
+        let date = ctx.reactor().shared().date;
         let (used, served, end) = self.answer(ctx, input, &mut out, &date);
         if served > 0 {
-            let stats = &mut ctx.state().stats;
+            let stats = &mut ctx.reactor().shared().stats;
             stats.responses += served;
             stats.batches += 1;
         }
         send(ctx, &mut out);
-        ctx.state().out = out;
+        ctx.reactor().shared().out = out;
         self.partial = end == BatchEnd::Partial;
         let end = match end {
             BatchEnd::Drained if self.draining => BatchEnd::Close,
@@ -299,12 +299,12 @@ impl Handler<HttpState> for HttpConn {
             ctx.id(),
             self.config.header_timeout
         );
-        let mut out = std::mem::take(&mut ctx.state().out);
-        let date = ctx.state().date;
+        let mut out = std::mem::take(&mut ctx.reactor().shared().out);
+        let date = ctx.reactor().shared().date;
         respond::error(&mut out, 408, &date, Persist::Close);
-        ctx.state().stats.rejected += 1;
+        ctx.reactor().shared().stats.rejected += 1;
         send(ctx, &mut out);
-        ctx.state().out = out;
+        ctx.reactor().shared().out = out;
         ctx.linger_close(self.config.linger);
     }
 
@@ -328,7 +328,7 @@ impl Handler<HttpState> for HttpConn {
 
     fn on_close(&mut self, ctx: &mut Ctx<'_, HttpState>, reason: CloseReason) {
         let peak = ctx.stats().peak_queued;
-        let stats = &mut ctx.state().stats;
+        let stats = &mut ctx.reactor().shared().stats;
         stats.peak_queued = stats.peak_queued.max(peak);
         match reason {
             CloseReason::WriteStall | CloseReason::Overflow => {
@@ -346,7 +346,7 @@ impl Handler<HttpState> for HttpConn {
 fn reject(ctx: &mut Ctx<'_, HttpState>, err: FrameError, out: &mut Vec<u8>, date: &HttpDate) {
     log::debug!("{}: bad request: {err}: {}", ctx.id(), err.status());
     respond::error(out, err.status(), date, Persist::Close);
-    ctx.state().stats.rejected += 1;
+    ctx.reactor().shared().stats.rejected += 1;
 }
 
 /// Sends and clears `out` (one `send`, counted).
@@ -354,7 +354,7 @@ fn send(ctx: &mut Ctx<'_, HttpState>, out: &mut Vec<u8>) {
     if out.is_empty() {
         return;
     }
-    ctx.state().stats.writes += 1;
+    ctx.reactor().shared().stats.writes += 1;
     match ctx.send(out) {
         Ok(()) | Err(Error::WriteClosed) => {}
         // Past the hard cap: the connection is being aborted (OnOverflow::Abort).

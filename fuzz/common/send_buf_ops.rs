@@ -15,7 +15,7 @@ use std::collections::VecDeque;
 use std::io::IoSlice;
 
 use bytes::Bytes;
-use netloop::SendBuf;
+use netloop::internals::SendBuf;
 
 /// Iovecs per gather, as the reactor's flush uses.
 const MAX_IOVECS: usize = 64;

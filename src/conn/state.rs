@@ -74,7 +74,7 @@ impl ConnState {
     }
 
     /// Whether input is read and handed to the handler.
-    pub fn delivers_input(self) -> bool {
+    pub(crate) fn delivers_input(self) -> bool {
         matches!(
             self,
             ConnState::Open | ConnState::WriteClosing | ConnState::WriteClosed
@@ -82,12 +82,12 @@ impl ConnState {
     }
 
     /// Whether input is read and thrown away (lingering close).
-    pub fn discards_input(self) -> bool {
+    pub(crate) fn discards_input(self) -> bool {
         matches!(self, ConnState::LingerFlushing | ConnState::Lingering)
     }
 
     /// Whether queued bytes still go out.
-    pub fn flushes(self) -> bool {
+    pub(crate) fn flushes(self) -> bool {
         matches!(
             self,
             ConnState::Open

@@ -10,7 +10,6 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::ops::{Deref, DerefMut};
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
@@ -44,6 +43,35 @@ pub struct Ctx<'a, S = ()> {
     id: ConnId,
 }
 
+/// The reactor's connections, borrowed apart from its shared state
+/// ([`ReactorCtx::split`]).
+pub struct Conns<'c, S = ()> {
+    core: &'c mut Core<S>,
+}
+
+impl<S: 'static> Conns<'_, S> {
+    /// The connection `id`, to send to, pause, close, ...
+    pub fn conn(&mut self, id: ConnId) -> ConnRef<'_, S> {
+        ConnRef {
+            core: self.core,
+            id,
+        }
+    }
+
+    /// Ids of all open connections.
+    pub fn ids(&self) -> impl Iterator<Item = ConnId> + '_ {
+        open_ids(self.core)
+    }
+}
+
+/// Ids of the open connections of `core`.
+fn open_ids<S>(core: &Core<S>) -> impl Iterator<Item = ConnId> + '_ {
+    core.entries.iter().filter_map(|(_, e)| match e {
+        Entry::Conn(c) if c.state != ConnState::Closed => Some(c.id),
+        _ => None,
+    })
+}
+
 /// Any connection of this reactor, named by id. Every operation on a closed
 /// or unknown id returns [`Error::NoSuchConn`] (never panics).
 pub struct ConnRef<'c, S = ()> {
@@ -56,9 +84,32 @@ impl<'a, S: 'static> ReactorCtx<'a, S> {
         ReactorCtx { core, state }
     }
 
-    /// The reactor's shared state.
-    pub fn state(&mut self) -> &mut S {
+    /// The reactor's shared state (the `S` of `Reactor::with_state`).
+    pub fn shared(&mut self) -> &mut S {
         self.state
+    }
+
+    /// The shared state and the connections at once, borrowed apart: a
+    /// handler can walk a member list kept in the shared state and send to
+    /// each member without copying the ids first.
+    ///
+    /// ```
+    /// use netloop::{ConnId, Reactor};
+    ///
+    /// struct Room {
+    ///     members: Vec<ConnId>,
+    /// }
+    ///
+    /// let mut reactor = Reactor::with_state(Room { members: Vec::new() })?;
+    /// let mut rc = reactor.ctx();
+    /// let (room, mut conns) = rc.split();
+    /// for &id in &room.members {
+    ///     let _ = conns.conn(id).send(b"news\n");
+    /// }
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn split(&mut self) -> (&mut S, Conns<'_, S>) {
+        (self.state, Conns { core: self.core })
     }
 
     /// The loop's clock: when this turn's poll returned. Read once per
@@ -92,10 +143,7 @@ impl<'a, S: 'static> ReactorCtx<'a, S> {
 
     /// Ids of all open connections (e.g. to broadcast).
     pub fn conn_ids(&self) -> impl Iterator<Item = ConnId> + '_ {
-        self.core.entries.iter().filter_map(|(_, e)| match e {
-            Entry::Conn(c) if c.state != ConnState::Closed => Some(c.id),
-            _ => None,
-        })
+        open_ids(self.core)
     }
 
     /// Number of open connections.
@@ -252,6 +300,24 @@ impl<'a, S: 'static> Ctx<'a, S> {
     /// This connection's id.
     pub fn id(&self) -> ConnId {
         self.id
+    }
+
+    /// The reactor as a whole: its shared state, other connections,
+    /// listeners, reactor timers, shutdown and metrics. (Everything on
+    /// `Ctx` itself is about this connection.)
+    pub fn reactor(&mut self) -> &mut ReactorCtx<'a, S> {
+        &mut self.rc
+    }
+
+    /// The loop's clock ([`ReactorCtx::now`]), readable without `&mut`.
+    pub fn now(&self) -> Instant {
+        self.rc.now()
+    }
+
+    /// Cancels a timer of this connection (or any timer, see
+    /// [`ReactorCtx::cancel_timer`]).
+    pub fn cancel_timer(&mut self, id: TimerId) -> bool {
+        self.rc.cancel_timer(id)
     }
 
     /// This connection as a [`ConnRef`].
@@ -415,13 +481,19 @@ impl<'a, S: 'static> Ctx<'a, S> {
     }
 
     /// The peer's address.
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.rc.core.with_conn(self.id, |c| c.stream.peer_addr())?
+    pub fn peer_addr(&self) -> Result<SocketAddr> {
+        Ok(self
+            .rc
+            .core
+            .with_conn(self.id, |c| c.stream.peer_addr())??)
     }
 
     /// Our address.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.rc.core.with_conn(self.id, |c| c.stream.local_addr())?
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        Ok(self
+            .rc
+            .core
+            .with_conn(self.id, |c| c.stream.local_addr())??)
     }
 
     /// Fires [`on_timer`](Handler::on_timer) once after `delay` (never
@@ -459,10 +531,11 @@ impl<'a, S: 'static> Ctx<'a, S> {
     }
 
     /// The kernel's `TCP_INFO` for this connection.
-    pub fn tcp_info(&self) -> io::Result<TcpInfo> {
-        self.rc
+    pub fn tcp_info(&self) -> Result<TcpInfo> {
+        Ok(self
+            .rc
             .core
-            .with_conn(self.id, |c| sys::tcp_info(&c.stream))?
+            .with_conn(self.id, |c| sys::tcp_info(&c.stream))??)
     }
 
     /// Changes this connection's water marks.
@@ -478,19 +551,6 @@ impl<'a, S: 'static> Ctx<'a, S> {
                 c.flags.insert(Flags::NO_RECONNECT);
             }
         }
-    }
-}
-
-impl<'a, S> Deref for Ctx<'a, S> {
-    type Target = ReactorCtx<'a, S>;
-    fn deref(&self) -> &Self::Target {
-        &self.rc
-    }
-}
-
-impl<S> DerefMut for Ctx<'_, S> {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.rc
     }
 }
 
@@ -557,13 +617,13 @@ impl<S: 'static> ConnRef<'_, S> {
     }
 
     /// The lifecycle state, or `None` for an unknown id.
-    pub fn state(&self) -> Option<ConnState> {
+    pub fn conn_state(&self) -> Option<ConnState> {
         self.core.conn_state(self.id).ok()
     }
 
     /// Whether the connection exists and has not reached Closed.
     pub fn is_open(&self) -> bool {
-        self.state().is_some_and(|s| s != ConnState::Closed)
+        self.conn_state().is_some_and(|s| s != ConnState::Closed)
     }
 
     /// The peer's address.

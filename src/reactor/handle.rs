@@ -184,10 +184,7 @@ impl<S: 'static> ReactorHandle<S> {
         F: for<'a> FnOnce(&mut ReactorCtx<'a, S>) -> T + Send + 'static,
     {
         if std::thread::current().id() == self.shared.loop_thread {
-            return Err(Error::Io(io::Error::new(
-                io::ErrorKind::WouldBlock,
-                "ReactorHandle::call on the reactor's own thread would wait for itself",
-            )));
+            return Err(Error::OnLoopThread);
         }
         let (tx, rx) = mpsc::sync_channel(1);
         self.post(move |rc| {

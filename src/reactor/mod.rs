@@ -159,7 +159,7 @@ impl<S: 'static> Reactor<S> {
     }
 
     /// The shared state.
-    pub fn state(&mut self) -> &mut S {
+    pub fn shared(&mut self) -> &mut S {
         &mut self.state
     }
 

@@ -37,7 +37,7 @@ pub fn start(config: Config) -> Running<HttpState> {
 
 /// The server's HTTP counters.
 pub fn stats(server: &Running<HttpState>) -> Stats {
-    server.query(|rc| rc.state().stats)
+    server.query(|rc| rc.shared().stats)
 }
 
 /// One parsed response.
