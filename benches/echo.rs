@@ -11,7 +11,7 @@
 //!
 //! `cargo bench --bench echo` (filter with e.g. `-- pingpong_100`). Server
 //! CPU and syscalls per message, instructions per message and idle memory
-//! come from the scripts under `scripts/` (see README, "Performance").
+//! come from the scripts under `scripts/` (see BENCHMARKS.md).
 
 mod support;
 

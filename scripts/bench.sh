@@ -18,11 +18,11 @@
 #
 # SERVER_CPU=0 CLIENT_CPU=1 (the default) place the two; on a shared VM the
 # two cores are not always equally quick, and syscalls per message at depth
-# 1 depend on which side is the quicker (README, Performance).
+# 1 depend on which side is the quicker (BENCHMARKS.md).
 #
 # CONTENDERS="netloop tokio mio" (the default) picks the servers; the first
 # is compared with the others. netloop_delayN is the netloop server slowed
-# by a busy-wait of N ns per read (an experiment: see README, Performance).
+# by a busy-wait of N ns per read (an experiment: see BENCHMARKS.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh

@@ -9,7 +9,7 @@
 # In a closed loop on two cores the slower side sets the pace, and the
 # quicker side finds fewer messages waiting each time it polls; for the
 # scripts to measure servers, the load generator should cost no more per
-# message than they do (README, Performance).
+# message than they do (BENCHMARKS.md).
 #
 #   scripts/instructions_loadgen.sh [CONNS=100] [DEPTH=1] [SHORT_S=1] [LONG_S=4]
 set -euo pipefail
