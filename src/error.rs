@@ -31,7 +31,7 @@ pub enum Error {
     /// nothing was sent.
     NotConnected,
     /// An outbound connect failed ([`ReactorHandle::connect_and_wait`](crate::ReactorHandle::connect_and_wait)).
-    Connect(crate::ConnectErrorKind),
+    Connect(ConnectErrorKind),
     /// The reactor has stopped; the request was not delivered.
     Stopped,
     /// A call that waits for the reactor was made on the reactor's own
@@ -87,6 +87,73 @@ impl From<Error> for io::Error {
         match e {
             Error::Io(e) => e,
             other => io::Error::other(other.to_string()),
+        }
+    }
+}
+
+/// Why an outbound connect failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ConnectErrorKind {
+    /// No answer within the connect timeout (or the kernel's SYN retries).
+    TimedOut,
+    /// The peer answered with RST: nothing listens on that port.
+    Refused,
+    /// No route to the host or network, or an ICMP unreachable came back.
+    Unreachable,
+    /// The local address is not available (`EADDRNOTAVAIL`: no such local
+    /// address, or out of ephemeral ports).
+    AddrNotAvailable,
+    /// The connection was made to itself (same local and peer address:
+    /// a TCP simultaneous open to a free ephemeral port).
+    SelfConnect,
+    /// Any other error.
+    Other(io::ErrorKind),
+}
+
+impl ConnectErrorKind {
+    /// Classifies a connect error.
+    ///
+    /// ```
+    /// use std::io;
+    /// use netloop::ConnectErrorKind;
+    /// let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+    /// assert_eq!(ConnectErrorKind::of(&refused), ConnectErrorKind::Refused);
+    /// let no_route = io::Error::from_raw_os_error(113); // EHOSTUNREACH
+    /// assert_eq!(ConnectErrorKind::of(&no_route), ConnectErrorKind::Unreachable);
+    /// ```
+    pub fn of(err: &io::Error) -> ConnectErrorKind {
+        match err.raw_os_error() {
+            Some(libc::ETIMEDOUT) => ConnectErrorKind::TimedOut,
+            Some(libc::ECONNREFUSED) => ConnectErrorKind::Refused,
+            Some(libc::EHOSTUNREACH | libc::ENETUNREACH | libc::EHOSTDOWN | libc::ENETDOWN) => {
+                ConnectErrorKind::Unreachable
+            }
+            Some(libc::EADDRNOTAVAIL) => ConnectErrorKind::AddrNotAvailable,
+            Some(_) => ConnectErrorKind::Other(err.kind()),
+            // An error made without an errno: go by its kind.
+            None => match err.kind() {
+                io::ErrorKind::TimedOut => ConnectErrorKind::TimedOut,
+                io::ErrorKind::ConnectionRefused => ConnectErrorKind::Refused,
+                io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable => {
+                    ConnectErrorKind::Unreachable
+                }
+                io::ErrorKind::AddrNotAvailable => ConnectErrorKind::AddrNotAvailable,
+                kind => ConnectErrorKind::Other(kind),
+            },
+        }
+    }
+}
+
+impl fmt::Display for ConnectErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConnectErrorKind::TimedOut => f.write_str("timed out"),
+            ConnectErrorKind::Refused => f.write_str("refused"),
+            ConnectErrorKind::Unreachable => f.write_str("unreachable"),
+            ConnectErrorKind::AddrNotAvailable => f.write_str("address not available"),
+            ConnectErrorKind::SelfConnect => f.write_str("connected to itself"),
+            ConnectErrorKind::Other(kind) => write!(f, "{kind}"),
         }
     }
 }

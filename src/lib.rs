@@ -55,29 +55,30 @@ macro_rules! conn_at {
 
 mod conn;
 mod error;
-pub mod handler;
 mod metrics;
 mod reactor;
 mod server;
 mod sys;
+mod timer;
+mod token;
 
 pub use bytes;
 pub use conn::ConnStats;
 pub use conn::close::{CloseReason, LingerOutcome};
+pub use conn::connect::{Backoff, ConnectError, ConnectErrorKind, ConnectOptions};
 pub use conn::options::{ConnOptions, DEFAULT_LINGER, Keepalive, OnOverflow};
 pub use conn::state::ConnState;
 pub use error::{Error, Result};
-pub use handler::{Discard, Echo, Handler, Verdict};
 pub use metrics::MetricsSnapshot;
 pub use reactor::Reactor;
-pub use reactor::connector::{Backoff, ConnectError, ConnectErrorKind, ConnectOptions};
 pub use reactor::ctx::{ConnRef, Conns, Ctx, ReactorCtx};
 pub use reactor::handle::ReactorHandle;
+pub use reactor::handler::{self, Discard, Echo, Handler, Verdict};
 pub use reactor::listener::ListenOptions;
-pub use reactor::timer::TimerId;
-pub use reactor::token::{ConnId, ListenerId};
 pub use server::{MAX_REACTORS, ServerBuilder, ServerHandle, ServerSummary};
 pub use sys::TcpInfo;
+pub use timer::TimerId;
+pub use token::{ConnId, ListenerId};
 
 /// Internals exposed for the fuzz targets and their stable harnesses only:
 /// not part of the API, and free to change in any release.

@@ -325,7 +325,7 @@ impl MetricsSnapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reactor::connector::ConnectErrorKind;
+    use crate::conn::connect::ConnectErrorKind;
 
     #[test]
     fn each_close_reason_is_counted_under_its_own_label() {

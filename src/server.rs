@@ -39,14 +39,14 @@ use bytes::Bytes;
 
 use crate::conn::ConnStats;
 use crate::error::{Error, Result};
-use crate::handler::Handler;
 use crate::metrics::MetricsSnapshot;
 use crate::reactor::Reactor;
 use crate::reactor::ctx::ReactorCtx;
 use crate::reactor::handle::ReactorHandle;
+use crate::reactor::handler::Handler;
 use crate::reactor::listener::ListenOptions;
-use crate::reactor::token::ConnId;
 use crate::sys::TcpInfo;
+use crate::token::ConnId;
 
 /// Most reactors a server can have: a [`ConnId`] keeps the index in a byte.
 pub const MAX_REACTORS: usize = 256;
@@ -626,7 +626,7 @@ mod tests {
     fn zero_threads_is_refused() {
         let err = ServerBuilder::new("127.0.0.1:0".parse().unwrap())
             .threads(0)
-            .start(|| crate::handler::Discard)
+            .start(|| crate::reactor::handler::Discard)
             .unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
     }
@@ -635,7 +635,7 @@ mod tests {
     fn join_on_a_reactor_thread_fails_instead_of_waiting_for_itself() {
         let server = ServerBuilder::new("127.0.0.1:0".parse().unwrap())
             .threads(2)
-            .start(|| crate::handler::Discard)
+            .start(|| crate::reactor::handler::Discard)
             .unwrap();
         let inner = server.clone();
         let outcome = server.reactors()[1]
@@ -669,7 +669,7 @@ mod tests {
                 assert!(index < 2, "no state for reactor {index}");
                 Guard(counter.clone())
             })
-            .start(|| crate::handler::Discard)
+            .start(|| crate::reactor::handler::Discard)
             .unwrap_err();
         assert!(err.to_string().contains("reactor 2"), "{err}");
         assert_eq!(
@@ -684,7 +684,7 @@ mod tests {
         let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let err = ServerBuilder::new(taken.local_addr().unwrap())
             .threads(2)
-            .start(|| crate::handler::Discard)
+            .start(|| crate::reactor::handler::Discard)
             .unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::AddrInUse, "{err}");
     }

@@ -1,19 +1,24 @@
-//! Connections: the per-connection record and its lifecycle.
+//! Connections: the per-connection record, its lifecycle states and the
+//! decisions that need only the connection. Nothing here imports the loop
+//! (`reactor`): the loop owns the slab, the poller, the clock, the timers
+//! and the callbacks, and carries out the transitions (`reactor::lifecycle`,
+//! `reactor::reading`, `reactor::writing`, `reactor::conn_timers`,
+//! `reactor::connector`).
 //!
-//! - [`state`]: the lifecycle enum and one function per transition;
-//! - [`read`]: the read path (readiness, budget, input buffers);
-//! - [`write`]: `send`, the send queue flush and the water marks;
+//! - [`state`]: the lifecycle enum and its diagram;
+//! - [`read`]: what to read next and where the bytes go;
+//! - [`write`]: what a send may do (state, cap, overflow policy);
 //! - [`send_buf`]: the queue itself;
 //! - [`close`]: close reasons and error classification;
-//! - [`options`]: socket options, marks, caps and timeouts;
-//! - [`timeouts`]: idle, write-stall and deadline timers.
+//! - [`connect`]: outbound options, connect errors, the reconnect record;
+//! - [`options`]: socket options, marks, caps and timeouts.
 
 pub(crate) mod close;
+pub(crate) mod connect;
 pub(crate) mod options;
 pub(crate) mod read;
 pub(crate) mod send_buf;
 pub(crate) mod state;
-pub(crate) mod timeouts;
 pub(crate) mod write;
 
 use bytes::BytesMut;
@@ -21,10 +26,9 @@ use mio::net::TcpStream;
 use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
 
-use crate::handler::Handler;
-use crate::reactor::connector::Outbound;
-use crate::reactor::timer::{Tick, TimerId};
-use crate::reactor::token::{ConnId, ListenerId};
+use crate::conn::connect::Outbound;
+use crate::timer::{Tick, TimerId};
+use crate::token::{ConnId, ListenerId};
 use close::CloseReason;
 use options::ConnOptions;
 use send_buf::SendBuf;
@@ -198,7 +202,7 @@ impl Marks {
 
 /// One connection. Lives in the reactor's slab from accept/connect until the
 /// end of the turn in which it reached [`ConnState::Closed`].
-pub(crate) struct Conn<S> {
+pub(crate) struct Conn<H> {
     pub(crate) id: ConnId,
     pub(crate) stream: TcpStream,
     /// `stream`'s descriptor, kept at hand: the reads and sends of every
@@ -220,7 +224,7 @@ pub(crate) struct Conn<S> {
     pub(crate) marks: Marks,
     pub(crate) opts: Rc<ConnOptions>,
     /// Taken out while one of its callbacks runs.
-    pub(crate) handler: Option<Box<dyn Handler<S>>>,
+    pub(crate) handler: Option<H>,
     /// When bytes last arrived (drives the idle timeout lazily).
     pub(crate) last_read: Tick,
     /// When queued bytes last moved (drives the write-stall timeout lazily).
@@ -233,13 +237,13 @@ pub(crate) struct Conn<S> {
     pub(crate) origin: Origin,
 }
 
-impl<S> Conn<S> {
+impl<H> Conn<H> {
     pub(crate) fn new(
         id: ConnId,
         stream: TcpStream,
         state: ConnState,
         opts: Rc<ConnOptions>,
-        handler: Box<dyn Handler<S>>,
+        handler: H,
         origin: Origin,
         now: Tick,
     ) -> Self {
@@ -344,7 +348,8 @@ mod tests {
     fn a_connection_record_stays_small() {
         // mio's TcpStream carries an extra selector id in debug builds.
         let stream_extra = std::mem::size_of::<TcpStream>() - 4;
-        let size = std::mem::size_of::<Conn<()>>() - stream_extra;
+        // A boxed handler is a fat pointer, as `Box<dyn Any>` is.
+        let size = std::mem::size_of::<Conn<Box<dyn std::any::Any>>>() - stream_extra;
         assert!(size <= 224, "Conn is {size} bytes");
         assert_eq!(std::mem::size_of::<Option<Intent>>(), 8);
     }

@@ -13,19 +13,17 @@ use mio::{Interest, Registry};
 use slab::Slab;
 
 use crate::conn::options::ConnOptions;
-use crate::conn::read::ReadEnd;
+use crate::conn::read::{ReadEnd, SCRATCH_SIZE};
 use crate::conn::state::ConnState;
 use crate::conn::{Conn, Flags, Origin};
 use crate::error::{Error, Result};
-use crate::handler::Handler;
 use crate::metrics::Metrics;
+use crate::reactor::handler::Handler;
 use crate::reactor::listener::Listener;
 use crate::reactor::schedule::TimerTask;
-use crate::reactor::timer::{Clock, TimerQueue};
-use crate::reactor::token::{ConnId, Key, MAX_SLOTS, generation_seed};
+use crate::timer::{Clock, TimerQueue};
+use crate::token::{ConnId, Key, MAX_SLOTS, generation_seed};
 
-/// Size of the shared read buffer: one read takes at most this much.
-pub(crate) const SCRATCH_SIZE: usize = 64 * 1024;
 /// Input buffers kept for reuse by connections holding a partial message.
 const INPUT_POOL_MAX: usize = 64;
 /// Pooled input buffers larger than this are freed instead of kept.
@@ -88,11 +86,15 @@ fn readiness(event: &mio::event::Event) -> Flags {
     f
 }
 
+/// A connection of a reactor whose shared state is `S`: its handler is
+/// boxed (each connection may have its own handler type).
+pub(crate) type LiveConn<S> = Conn<Box<dyn Handler<S>>>;
+
 /// One slab entry. Connections are stored inline (no allocation per
 /// connection); the rarer, larger listeners are boxed.
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Entry<S> {
-    Conn(Conn<S>),
+    Conn(LiveConn<S>),
     Listener(Box<Listener<S>>),
 }
 
@@ -125,7 +127,7 @@ pub(crate) struct Core<S> {
     /// Set by `shutdown()`: listeners are gone, connections finishing.
     pub(crate) shutting_down: bool,
     /// When the graceful shutdown's grace period ends.
-    pub(crate) shutdown_deadline: Option<crate::reactor::timer::Tick>,
+    pub(crate) shutdown_deadline: Option<crate::timer::Tick>,
     /// Time every callback into the metrics (off by default).
     pub(crate) time_callbacks: bool,
     /// Rate limit of the warning for dropped handle requests.
@@ -135,7 +137,7 @@ pub(crate) struct Core<S> {
 /// When the last dropped handle request was logged, and how many were not.
 #[derive(Default)]
 struct DroppedLog {
-    last: Option<crate::reactor::timer::Tick>,
+    last: Option<crate::timer::Tick>,
     unlogged: u64,
 }
 
@@ -205,7 +207,7 @@ impl<S: 'static> Core<S> {
     }
 
     #[inline]
-    pub(crate) fn conn(&self, slot: usize) -> Option<&Conn<S>> {
+    pub(crate) fn conn(&self, slot: usize) -> Option<&LiveConn<S>> {
         match self.entries.get(slot) {
             Some(Entry::Conn(c)) => Some(c),
             _ => None,
@@ -213,7 +215,7 @@ impl<S: 'static> Core<S> {
     }
 
     #[inline]
-    pub(crate) fn conn_mut(&mut self, slot: usize) -> Option<&mut Conn<S>> {
+    pub(crate) fn conn_mut(&mut self, slot: usize) -> Option<&mut LiveConn<S>> {
         match self.entries.get_mut(slot) {
             Some(Entry::Conn(c)) => Some(c),
             _ => None,
@@ -325,7 +327,7 @@ pub(crate) fn conn_by_id<S>(
     entries: &mut Slab<Entry<S>>,
     reactor: u8,
     id: ConnId,
-) -> Result<(usize, &mut Conn<S>)> {
+) -> Result<(usize, &mut LiveConn<S>)> {
     if id.0.reactor() != reactor {
         return Err(Error::ForeignConn);
     }
@@ -338,7 +340,7 @@ pub(crate) fn conn_by_id<S>(
 pub(crate) fn own_conn_by_id<S>(
     entries: &mut Slab<Entry<S>>,
     id: ConnId,
-) -> Result<(usize, &mut Conn<S>)> {
+) -> Result<(usize, &mut LiveConn<S>)> {
     let slot = id.0.slot();
     match entries.get_mut(slot) {
         Some(Entry::Conn(c)) if c.id == id => Ok((slot, c)),
@@ -348,7 +350,7 @@ pub(crate) fn own_conn_by_id<S>(
 
 impl<S: 'static> Core<S> {
     /// Runs `f` on the connection `id`, if it exists.
-    pub(crate) fn with_conn<T>(&self, id: ConnId, f: impl FnOnce(&Conn<S>) -> T) -> Result<T> {
+    pub(crate) fn with_conn<T>(&self, id: ConnId, f: impl FnOnce(&LiveConn<S>) -> T) -> Result<T> {
         let slot = self.slot_of(id)?;
         self.conn(slot).map(f).ok_or(Error::NoSuchConn)
     }
@@ -517,7 +519,7 @@ impl<S: 'static> Core<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::handler::Discard;
+    use crate::reactor::handler::Discard;
     use std::io::Write;
 
     fn core() -> (mio::Poll, Core<()>) {

@@ -16,19 +16,19 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use crate::conn::close::CloseReason;
+use crate::conn::connect::ConnectOptions;
 use crate::conn::options::ConnOptions;
 use crate::conn::state::ConnState;
 use crate::conn::{ConnStats, Flags, Intent, Origin};
 use crate::error::{Error, Result};
-use crate::handler::Handler;
 use crate::metrics::MetricsSnapshot;
-use crate::reactor::connector::ConnectOptions;
 use crate::reactor::core::{Core, Entry};
+use crate::reactor::handler::Handler;
 use crate::reactor::listener::ListenOptions;
 use crate::reactor::schedule::TimerTask;
-use crate::reactor::timer::{TimerId, ceil_millis};
-use crate::reactor::token::{ConnId, ListenerId};
 use crate::sys::{self, TcpInfo};
+use crate::timer::{TimerId, ceil_millis};
+use crate::token::{ConnId, ListenerId};
 
 /// The loop as seen from a callback, a posted closure or a reactor timer.
 pub struct ReactorCtx<'a, S = ()> {
@@ -239,7 +239,7 @@ impl<'a, S: 'static> ReactorCtx<'a, S> {
         F: FnMut(&mut ReactorCtx<'_, S>) + 'static,
     {
         let deadline = self.core.clock.after(period);
-        let period = crate::reactor::timer::ceil_millis(period);
+        let period = crate::timer::ceil_millis(period);
         self.core
             .timers
             .insert(deadline, Some(period), TimerTask::Closure(Box::new(f)))
@@ -517,7 +517,7 @@ impl<'a, S: 'static> Ctx<'a, S> {
     /// with [`cancel_timer`](ReactorCtx::cancel_timer) or the connection closes.
     pub fn set_interval(&mut self, period: Duration) -> TimerId {
         let deadline = self.rc.core.clock.after(period);
-        let period = crate::reactor::timer::ceil_millis(period);
+        let period = crate::timer::ceil_millis(period);
         let task = self.timer_task();
         self.rc.core.timers.insert(deadline, Some(period), task)
     }

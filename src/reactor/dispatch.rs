@@ -4,13 +4,13 @@
 
 use std::panic::{self, AssertUnwindSafe};
 
+use crate::conn::Intent;
 use crate::conn::close::CloseReason;
-use crate::conn::{Conn, Intent};
-use crate::handler::Handler;
 use crate::metrics::Metrics;
-use crate::reactor::core::Core;
+use crate::reactor::core::{Core, LiveConn};
 use crate::reactor::ctx::Ctx;
-use crate::reactor::token::ConnId;
+use crate::reactor::handler::Handler;
+use crate::token::ConnId;
 
 /// A handler taken out of its connection for one callback.
 pub(crate) struct Call<S: 'static> {
@@ -18,7 +18,7 @@ pub(crate) struct Call<S: 'static> {
     handler: Box<dyn Handler<S>>,
 }
 
-impl<S: 'static> Conn<S> {
+impl<S: 'static> LiveConn<S> {
     /// Takes the handler out for a callback (`None` while one of its
     /// callbacks runs).
     #[inline]
@@ -37,7 +37,12 @@ impl<S: 'static> Core<S> {
     /// lookup), or `None` if there was no handler to call or it panicked
     /// (the connection is then asked to abort with [`CloseReason::Panicked`]).
     #[inline]
-    pub(crate) fn dispatch<F>(&mut self, state: &mut S, slot: usize, f: F) -> Option<&mut Conn<S>>
+    pub(crate) fn dispatch<F>(
+        &mut self,
+        state: &mut S,
+        slot: usize,
+        f: F,
+    ) -> Option<&mut LiveConn<S>>
     where
         F: FnOnce(&mut dyn Handler<S>, &mut Ctx<'_, S>),
     {
@@ -54,7 +59,7 @@ impl<S: 'static> Core<S> {
         slot: usize,
         call: Call<S>,
         f: F,
-    ) -> Option<&mut Conn<S>>
+    ) -> Option<&mut LiveConn<S>>
     where
         F: FnOnce(&mut dyn Handler<S>, &mut Ctx<'_, S>),
     {
@@ -73,7 +78,7 @@ impl<S: 'static> Core<S> {
         slot: usize,
         call: Call<S>,
         f: F,
-    ) -> Option<&mut Conn<S>>
+    ) -> Option<&mut LiveConn<S>>
     where
         F: FnOnce(&mut dyn Handler<S>, &mut Ctx<'_, S>),
     {
@@ -90,7 +95,7 @@ impl<S: 'static> Core<S> {
         slot: usize,
         call: Call<S>,
         f: F,
-    ) -> Option<&mut Conn<S>>
+    ) -> Option<&mut LiveConn<S>>
     where
         F: FnOnce(&mut dyn Handler<S>, &mut Ctx<'_, S>),
     {
@@ -132,7 +137,7 @@ pub(crate) fn discard_panic(payload: Box<dyn std::any::Any + Send>) {
 /// first drop the old value, `None`, through an out-of-line call on every
 /// callback.)
 #[inline(always)]
-fn restore<S>(conn: &mut Conn<S>, handler: Box<dyn Handler<S>>) {
+fn restore<S>(conn: &mut LiveConn<S>, handler: Box<dyn Handler<S>>) {
     if conn.handler.is_none() {
         conn.handler = Some(handler);
     }

@@ -18,13 +18,13 @@ use bytes::Bytes;
 use std::net::SocketAddr;
 
 use crate::conn::ConnStats;
+use crate::conn::connect::{ConnectOptions, Waiter};
 use crate::error::{Error, Result};
-use crate::handler::Handler;
 use crate::metrics::{Metrics, MetricsSnapshot};
-use crate::reactor::connector::{ConnectOptions, Waiter};
 use crate::reactor::ctx::ReactorCtx;
-use crate::reactor::token::ConnId;
+use crate::reactor::handler::Handler;
 use crate::sys::TcpInfo;
+use crate::token::ConnId;
 
 /// Work posted to the loop.
 pub(crate) type Task<S> = Box<dyn for<'a> FnOnce(&mut ReactorCtx<'a, S>) + Send>;

@@ -26,11 +26,11 @@ use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use crate::conn::Origin;
 use crate::conn::options::ConnOptions;
 use crate::conn::state::ConnState;
-use crate::handler::Handler;
 use crate::reactor::core::{Core, Entry};
+use crate::reactor::handler::Handler;
 use crate::reactor::schedule::TimerTask;
-use crate::reactor::token::ListenerId;
 use crate::sys;
+use crate::token::ListenerId;
 
 /// Options of a listener and of the connections it accepts.
 ///

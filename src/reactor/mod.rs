@@ -12,22 +12,32 @@
 //! 5. due timers run;
 //! 6. slots of connections closed during the turn are freed.
 //!
-//! - [`token`]: ids and tokens with generations;
+//! - [`core`]: the slab, the ready queue, events and buffers;
 //! - [`listener`], [`connector`]: where connections come from;
-//! - [`timer`], [`schedule`]: the timer queue and what timers do;
-//! - [`ctx`], [`dispatch`]: what callbacks see and how they are called;
+//! - [`lifecycle`]: a connection's transitions, and the one `close_now`;
+//! - [`reading`], [`writing`]: the I/O paths and their callbacks;
+//! - [`conn_timers`], [`schedule`]: idle, stall and deadline timers, and
+//!   what every timer does (the queue itself is `crate::timer`);
+//! - [`handler`], [`ctx`], [`dispatch`]: the callbacks, what they see and
+//!   how they are called;
 //! - [`handle`], [`shutdown`]: other threads, and ending the loop.
+//!
+//! Ids and tokens (`crate::token`) and the per-connection record
+//! (`crate::conn`) sit below the loop; nothing there imports it.
 
+pub(crate) mod conn_timers;
 pub(crate) mod connector;
 pub(crate) mod core;
 pub(crate) mod ctx;
 pub(crate) mod dispatch;
 pub(crate) mod handle;
+pub mod handler;
+pub(crate) mod lifecycle;
 pub(crate) mod listener;
+pub(crate) mod reading;
 pub(crate) mod schedule;
 pub(crate) mod shutdown;
-pub(crate) mod timer;
-pub(crate) mod token;
+pub(crate) mod writing;
 
 use std::io;
 use std::net::SocketAddr;
@@ -37,14 +47,14 @@ use std::time::{Duration, Instant};
 
 use mio::{Events, Poll, Waker};
 
-use crate::handler::Handler;
+use crate::conn::connect::ConnectOptions;
 use crate::metrics::{Metrics, MetricsSnapshot};
-use connector::ConnectOptions;
+use crate::reactor::handler::Handler;
+use crate::token::{ConnId, ListenerId, WAKER_TOKEN};
 use core::Core;
 use ctx::ReactorCtx;
 use handle::{ReactorHandle, Shared, Task};
 use listener::ListenOptions;
-use token::{ConnId, ListenerId, WAKER_TOKEN};
 
 /// Events taken from the kernel per `epoll_wait`.
 const EVENTS_PER_POLL: usize = 1024;

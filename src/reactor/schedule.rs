@@ -6,8 +6,8 @@ use crate::conn::state::ConnState;
 use crate::metrics::Metrics;
 use crate::reactor::core::{Core, Entry};
 use crate::reactor::ctx::ReactorCtx;
-use crate::reactor::timer::Fired;
-use crate::reactor::token::{ConnId, ListenerId};
+use crate::timer::Fired;
+use crate::token::{ConnId, ListenerId};
 
 /// A reactor-level timer callback.
 pub(crate) type TimerFn<S> = Box<dyn FnMut(&mut ReactorCtx<'_, S>)>;

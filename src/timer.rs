@@ -132,7 +132,7 @@ impl<T> TimerQueue<T> {
         TimerQueue {
             heap: BinaryHeap::new(),
             records: Slab::new(),
-            next_generation: crate::reactor::token::generation_seed(),
+            next_generation: crate::token::generation_seed(),
             sequence: 0,
             sweep_at: SWEEP_MIN,
         }

@@ -22,10 +22,10 @@
 use crate::conn::close::CloseReason;
 use crate::conn::state::ConnState;
 use crate::conn::{Flags, Intent};
-use crate::handler::Verdict;
 use crate::reactor::core::Core;
+use crate::reactor::handler::Verdict;
 use crate::reactor::schedule::TimerTask;
-use crate::reactor::timer::{TimerId, ceil_millis};
+use crate::timer::{TimerId, ceil_millis};
 
 impl<S: 'static> Core<S> {
     /// Starts the idle timer if the connection has an idle timeout.

@@ -30,9 +30,9 @@ use std::io;
 use bytes::BytesMut;
 
 use crate::conn::close::{CloseReason, LingerOutcome};
-use crate::reactor::connector::ConnectError;
+use crate::conn::connect::ConnectError;
 use crate::reactor::ctx::Ctx;
-use crate::reactor::timer::TimerId;
+use crate::timer::TimerId;
 
 /// A handler's answer to a timeout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
