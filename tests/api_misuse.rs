@@ -332,22 +332,15 @@ fn inconsistent_options_are_refused_with_an_error() {
     assert_eq!(reactor.conn_count(), 0);
 
     // Backoff's fields are public: nonsense values give a delay, not a panic.
+    let with = |start: Duration, max: Duration, jitter: f64| {
+        let mut b = Backoff::new(start, max);
+        b.jitter = jitter;
+        b
+    };
     let wild = [
-        Backoff {
-            start: Duration::MAX,
-            max: Duration::MAX,
-            jitter: f64::NAN,
-        },
-        Backoff {
-            start: Duration::from_secs(1),
-            max: Duration::MAX,
-            jitter: 5.0,
-        },
-        Backoff {
-            start: Duration::from_secs(1),
-            max: Duration::from_secs(2),
-            jitter: -3.0,
-        },
+        with(Duration::MAX, Duration::MAX, f64::NAN),
+        with(Duration::from_secs(1), Duration::MAX, 5.0),
+        with(Duration::from_secs(1), Duration::from_secs(2), -3.0),
     ];
     for b in wild {
         for attempt in [0, 1, 40, u32::MAX] {

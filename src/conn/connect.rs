@@ -50,6 +50,7 @@ impl std::error::Error for ConnectError {}
 /// assert_eq!(b.delay(20, 0.0), Duration::from_secs(5));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct Backoff {
     /// Delay before the first retry.
     pub start: Duration,
@@ -104,6 +105,7 @@ impl Backoff {
 /// assert_eq!(opts.timeout, Some(Duration::from_secs(2)));
 /// ```
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct ConnectOptions {
     /// Give up after this long (default 10 s). `None` leaves it to the
     /// kernel (about 127 s for an unanswered SYN).

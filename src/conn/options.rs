@@ -38,9 +38,29 @@ pub struct Keepalive {
 /// The default deadline of `close()`'s lingering close ([`ConnOptions::linger`]).
 pub const DEFAULT_LINGER: Duration = Duration::from_secs(5);
 
+impl Keepalive {
+    /// Probes after `idle` without traffic, every `interval`; the peer is
+    /// declared dead after `probes` unanswered ones.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let k = netloop::Keepalive::new(Duration::from_secs(10), Duration::from_secs(2), 3);
+    /// assert_eq!(k.probes, 3);
+    /// ```
+    pub fn new(idle: Duration, interval: Duration, probes: u32) -> Keepalive {
+        Keepalive {
+            idle,
+            interval,
+            probes,
+        }
+    }
+}
+
 /// Options of one connection, accepted or outbound.
 ///
-/// Built with chained setters from [`ConnOptions::default()`]:
+/// Built with chained setters from [`ConnOptions::default()`] (the fields
+/// are readable, and new ones may come in any release, so the struct
+/// cannot be built as a literal outside this crate):
 ///
 /// ```
 /// use std::time::Duration;
@@ -53,6 +73,7 @@ pub const DEFAULT_LINGER: Duration = Duration::from_secs(5);
 /// assert_eq!(opts.high_water, 64 * 1024);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ConnOptions {
     /// `TCP_NODELAY` (default on: a reactor writes whole messages).
     pub nodelay: bool,

@@ -43,6 +43,7 @@ use crate::token::ListenerId;
 /// assert_eq!(opts.backlog, 4096);
 /// ```
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct ListenOptions {
     /// `listen()` backlog (default 4096; the kernel caps it at `somaxconn`).
     /// The std/mio default of 128 makes bursts of connects wait for SYN
