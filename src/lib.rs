@@ -31,7 +31,7 @@
 //! other threads reach a reactor through a [`ReactorHandle`] or, routed by
 //! connection id, a [`ServerHandle`].
 //!
-//! Guarantees and non-guarantees are listed in the README ("Guarantees").
+//! Guarantees and non-guarantees: [`guarantees`].
 
 #![warn(missing_docs)]
 
@@ -55,6 +55,8 @@ macro_rules! conn_at {
 
 mod conn;
 mod error;
+/// What netloop promises, each promise with the test that checks it, and what it does not.
+pub mod guarantees;
 mod metrics;
 mod reactor;
 mod server;
