@@ -1,23 +1,16 @@
 //! The callbacks: every event a connection can see, in one trait.
 //!
-//! | callback | fires when | the connection can still |
-//! |---|---|---|
-//! | [`on_open`](Handler::on_open) | accepted, or an outbound connect completed | everything |
-//! | [`on_read`](Handler::on_read) | bytes arrived (or paused input is handed back on resume) | everything |
-//! | [`on_input_full`](Handler::on_input_full) | unconsumed input reached `max_input`; return `Keep` to stay | everything |
-//! | [`on_eof`](Handler::on_eof) | the peer shut its write side (FIN) | send, close; no more reads |
-//! | [`on_half_close`](Handler::on_half_close) | our `shutdown_write` finished: queue flushed, FIN sent | read, close |
-//! | [`on_high_water`](Handler::on_high_water) | the send queue crossed the high mark | everything (typically pause a producer) |
-//! | [`on_drain`](Handler::on_drain) | after a high-water event, the queue fell to the low mark | everything |
-//! | [`on_linger_close`](Handler::on_linger_close) | a lingering close completed or timed out | nothing; `on_close` follows |
-//! | [`on_keepalive_failure`](Handler::on_keepalive_failure) | the kernel declared the peer dead | nothing; `on_close` follows |
-//! | [`on_idle_timeout`](Handler::on_idle_timeout) | nothing received for `idle_timeout` | everything; return `Keep` to stay open |
-//! | [`on_write_stall`](Handler::on_write_stall) | queued bytes stuck for `write_stall_timeout` | everything; return `Keep` to stay open |
-//! | [`on_timer`](Handler::on_timer) | a timer set with [`Ctx::set_timer`] fired | everything |
-//! | [`on_connect_error`](Handler::on_connect_error) | an outbound connect attempt failed | nothing; `on_close` follows unless it reconnects |
-//! | [`on_disconnect`](Handler::on_disconnect) | a reconnecting client lost its connection; it reconnects | close |
-//! | [`on_shutdown`](Handler::on_shutdown) | the reactor began a graceful shutdown | everything until the deadline |
-//! | [`on_close`](Handler::on_close) | exactly once, last, for every connection | act on *other* connections only |
+//! [`on_open`](Handler::on_open), [`on_read`](Handler::on_read),
+//! [`on_input_full`](Handler::on_input_full), [`on_eof`](Handler::on_eof),
+//! [`on_half_close`](Handler::on_half_close), [`on_high_water`](Handler::on_high_water),
+//! [`on_drain`](Handler::on_drain), [`on_linger_close`](Handler::on_linger_close),
+//! [`on_keepalive_failure`](Handler::on_keepalive_failure),
+//! [`on_idle_timeout`](Handler::on_idle_timeout), [`on_write_stall`](Handler::on_write_stall),
+//! [`on_timer`](Handler::on_timer), [`on_connect_error`](Handler::on_connect_error),
+//! [`on_disconnect`](Handler::on_disconnect), [`on_shutdown`](Handler::on_shutdown),
+//! [`on_close`](Handler::on_close). Each method's doc says when it fires;
+//! the table of when each fires and what the connection can still do
+//! then is in `README.md`, section "Callbacks".
 //!
 //! Callbacks run on the reactor thread, one at a time. What a callback asks
 //! of its connection through [`Ctx`] (close, shutdown, pause, ...) is applied
@@ -44,7 +37,7 @@ pub enum Verdict {
 }
 
 /// The callbacks of one connection. Every method but [`on_read`](Handler::on_read)
-/// has a default; `S` is the reactor's shared state ([`ReactorCtx::state`](crate::ReactorCtx::state)).
+/// has a default; `S` is the reactor's shared state ([`ReactorCtx::shared`](crate::ReactorCtx::shared)).
 ///
 /// ```
 /// use bytes::BytesMut;
