@@ -16,7 +16,8 @@
 //! - write stall: time without any queued byte reaching the kernel while
 //!   bytes are queued on an established connection. Before declaring a
 //!   stall the queue is offered to the kernel once more: `EPOLLOUT` comes
-//!   only when a third of the send buffer is free (DESIGN.md fact 12), so a
+//!   only when the free send space is at least half of what the kernel
+//!   holds queued (a third of the send buffer), not on any free space, so a
 //!   slow but live reader may have made room that no event announced yet.
 
 use crate::conn::close::CloseReason;
