@@ -29,7 +29,58 @@
 //! To use many cores, [`ServerBuilder`] runs one reactor per core, each on
 //! its own thread with its own `SO_REUSEPORT` listener on the same address;
 //! other threads reach a reactor through a [`ReactorHandle`] or, routed by
-//! connection id, a [`ServerHandle`].
+//! connection id, a [`ServerHandle`]:
+//!
+//! ```
+//! use std::io::Read;
+//! use std::time::{Duration, Instant};
+//! use netloop::bytes::BytesMut;
+//! use netloop::{Ctx, Handler, ServerBuilder};
+//!
+//! /// Ignores what clients send; the server pushes notices to them.
+//! struct Subscriber;
+//!
+//! impl Handler for Subscriber {
+//!     fn on_read(&mut self, _ctx: &mut Ctx<'_>, input: &mut BytesMut) {
+//!         input.clear();
+//!     }
+//!
+//!     fn on_shutdown(&mut self, ctx: &mut Ctx<'_>) {
+//!         let _ = ctx.send(b"bye\n");
+//!         ctx.close(); // flush, then FIN: done long before the deadline
+//!     }
+//! }
+//!
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let server = ServerBuilder::new("127.0.0.1:0".parse()?)
+//!         .threads(2) // default: one reactor per core
+//!         .start(|| Subscriber)?;
+//!     let mut client = std::net::TcpStream::connect(server.local_addr())?;
+//!     let waiting = Instant::now();
+//!     while server.metrics().total.open < 1 && waiting.elapsed() < Duration::from_secs(10) {
+//!         std::thread::sleep(Duration::from_millis(1));
+//!     }
+//!
+//!     // From any thread: a closure runs on every reactor, on its own loop.
+//!     server.post_all(|rc| {
+//!         let ids: Vec<_> = rc.conn_ids().collect();
+//!         for id in ids {
+//!             let _ = rc.conn(id).send(b"news\n");
+//!         }
+//!     })?;
+//!
+//!     // Graceful shutdown: listeners close now, handlers get on_shutdown,
+//!     // and whatever is still open after 5 s is closed (nothing queued) or reset.
+//!     server.shutdown(Duration::from_secs(5))?;
+//!     let summary = server.join()?; // each reactor's run() summary, and the sum
+//!     let mut got = String::new();
+//!     client.read_to_string(&mut got)?;
+//!     assert_eq!(got, "news\nbye\n");
+//!     assert_eq!(summary.reactors.len(), 2);
+//!     assert_eq!(summary.total.accepted, 1);
+//!     Ok(())
+//! }
+//! ```
 //!
 //! Guarantees and non-guarantees: [`guarantees`].
 
