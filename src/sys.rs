@@ -5,6 +5,24 @@
 //! `MSG_NOSIGNAL`: a write to a reset peer returns `EPIPE` instead of raising
 //! SIGPIPE, which kills a host process that left the signal at its default
 //! (`writev` has no flags argument, so it is never used).
+//!
+//! On x86-64 Linux the per-message calls, [`recv_into`] and [`send`], make
+//! their system call themselves (the `syscall` instruction, in
+//! [`direct`]) rather than through libc's `recv` and `send`. glibc makes
+//! those two cancellation points: once a process has started a second
+//! thread (every [`ServerBuilder`](crate::ServerBuilder) server, and any
+//! program with a logger or signal thread), each call switches the thread
+//! to asynchronous cancellation and back around the system call, about 50
+//! user-space instructions per call that a process which never started a
+//! thread does not pay (glibc goes by whether a thread was ever started,
+//! not by how many are left). netloop never cancels a thread
+//! (`pthread_cancel` cannot safely unwind Rust frames anyway), so it has no
+//! use for that. Going through libc's generic `syscall` function would
+//! skip it too, but costs more than the single-threaded `recv` it replaces
+//! (a variadic call of seven arguments); the instruction inline costs
+//! less. Elsewhere the libc functions are used. One consequence: a library
+//! preloaded to intercept libc's `recv`/`send` (`LD_PRELOAD`) does not see
+//! these two calls; seccomp filters and `strace` still do.
 
 use std::io::{self, IoSlice};
 use std::mem::MaybeUninit;
@@ -25,8 +43,7 @@ pub(crate) fn recv_into(fd: RawFd, buf: &mut BytesMut, max: usize) -> io::Result
     // SAFETY: the pointer and length describe `len` bytes of `buf`'s spare
     // capacity, writable for the duration of the call; `recv` writes at
     // most `len` bytes there.
-    let n = unsafe { libc::recv(fd, spare.as_mut_ptr().cast(), len, 0) };
-    let n = check_len(n)?;
+    let n = unsafe { direct::recv(fd, spare.as_mut_ptr().cast(), len, 0) }?;
     // SAFETY: `recv` initialised the first `n <= len` bytes of the spare
     // capacity, which directly follow the current length.
     unsafe { buf.set_len(buf.len() + n) };
@@ -39,17 +56,135 @@ pub(crate) fn send(fd: RawFd, data: &[u8]) -> io::Result<usize> {
     let (ptr, len) = (data.as_ptr().cast(), data.len());
     // SAFETY: `ptr` and `len` describe the readable slice `data`, which
     // outlives the call.
-    let n = unsafe { libc::send(fd, ptr, len, libc::MSG_NOSIGNAL) };
-    check_len(n)
+    unsafe { direct::send(fd, ptr, len, libc::MSG_NOSIGNAL) }
 }
 
-/// The byte count a `send`/`recv` returned, or the error it reported.
-#[inline]
-fn check_len(n: libc::ssize_t) -> io::Result<usize> {
-    if n < 0 {
-        return Err(io::Error::last_os_error());
+/// `recv` and `send` without glibc's cancellation handling (see the
+/// module's doc): the `syscall` instruction inline, the error taken from
+/// its result rather than from `errno` (which is left alone).
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+mod direct {
+    use std::io;
+
+    /// `recv(fd, buf, len, flags)`: `recvfrom` without an address.
+    ///
+    /// # Safety
+    /// `buf` must be valid for writes of `len` bytes for the duration of
+    /// the call.
+    #[inline(always)]
+    pub(super) unsafe fn recv(
+        fd: libc::c_int,
+        buf: *mut libc::c_void,
+        len: usize,
+        flags: libc::c_int,
+    ) -> io::Result<usize> {
+        // SAFETY: forwarded from the caller; a null address and null
+        // address length make the kernel store no peer address.
+        unsafe {
+            syscall6(
+                libc::SYS_recvfrom,
+                [fd as usize, buf as usize, len, flags as usize, 0, 0],
+            )
+        }
     }
-    Ok(n as usize)
+
+    /// `send(fd, buf, len, flags)`: `sendto` without an address.
+    ///
+    /// # Safety
+    /// `buf` must be valid for reads of `len` bytes for the duration of
+    /// the call.
+    #[inline(always)]
+    pub(super) unsafe fn send(
+        fd: libc::c_int,
+        buf: *const libc::c_void,
+        len: usize,
+        flags: libc::c_int,
+    ) -> io::Result<usize> {
+        // SAFETY: forwarded from the caller; with a null address the
+        // kernel reads only `buf`.
+        unsafe {
+            syscall6(
+                libc::SYS_sendto,
+                [fd as usize, buf as usize, len, flags as usize, 0, 0],
+            )
+        }
+    }
+
+    /// A system call of six arguments returning a count: the kernel
+    /// returns `-errno` (from -4095 to -1) on failure.
+    ///
+    /// # Safety
+    /// The arguments must be valid for system call `nr`: every pointer
+    /// among them usable as that call reads or writes through it.
+    #[inline(always)]
+    unsafe fn syscall6(nr: libc::c_long, args: [usize; 6]) -> io::Result<usize> {
+        let ret: isize;
+        // SAFETY: the x86-64 Linux system call convention: number in rax,
+        // arguments in rdi, rsi, rdx, r10, r8, r9, result in rax; the
+        // instruction overwrites rcx and r11 and nothing else of ours. The
+        // flags are treated as clobbered (as glibc's own inline system
+        // calls do), and memory is not marked untouched, so the compiler
+        // assumes the call may read and write it.
+        unsafe {
+            std::arch::asm!(
+                "syscall",
+                inlateout("rax") nr as isize => ret,
+                in("rdi") args[0],
+                in("rsi") args[1],
+                in("rdx") args[2],
+                in("r10") args[3],
+                in("r8") args[4],
+                in("r9") args[5],
+                lateout("rcx") _,
+                lateout("r11") _,
+                options(nostack),
+            );
+        }
+        if (-4095..0).contains(&ret) {
+            return Err(io::Error::from_raw_os_error(-ret as i32));
+        }
+        Ok(ret as usize)
+    }
+}
+
+/// `recv` and `send` through libc, where [`direct`] has no system call
+/// convention.
+#[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+mod direct {
+    use std::io;
+
+    /// libc's `recv`; same contract as the direct one.
+    #[inline(always)]
+    pub(super) unsafe fn recv(
+        fd: libc::c_int,
+        buf: *mut libc::c_void,
+        len: usize,
+        flags: libc::c_int,
+    ) -> io::Result<usize> {
+        // SAFETY: forwarded from the caller.
+        check_len(unsafe { libc::recv(fd, buf, len, flags) })
+    }
+
+    /// libc's `send`; same contract as the direct one.
+    #[inline(always)]
+    pub(super) unsafe fn send(
+        fd: libc::c_int,
+        buf: *const libc::c_void,
+        len: usize,
+        flags: libc::c_int,
+    ) -> io::Result<usize> {
+        // SAFETY: forwarded from the caller.
+        check_len(unsafe { libc::send(fd, buf, len, flags) })
+    }
+
+    /// The byte count a `send`/`recv` returned, or the error it reported.
+    #[inline]
+    fn check_len(n: libc::ssize_t) -> io::Result<usize> {
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(n as usize)
+    }
 }
 
 /// One `sendmsg` of several buffers, without raising SIGPIPE.
@@ -212,6 +347,38 @@ mod tests {
         let n = recv_into(s.as_raw_fd(), &mut buf, 64).unwrap();
         assert_eq!(n, 5);
         assert_eq!(&buf[..], b"hello world");
+    }
+
+    #[test]
+    fn errors_carry_the_kernels_code_and_counts_are_exact() {
+        let (mut c, s) = pair();
+        s.set_nonblocking(true).unwrap();
+        let mut buf = BytesMut::with_capacity(64);
+        let e = recv_into(s.as_raw_fd(), &mut buf, 64).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EAGAIN), "nothing to read yet");
+        assert_eq!(send(s.as_raw_fd(), &[7; 1000]).unwrap(), 1000);
+        let mut got = [0; 1000];
+        c.read_exact(&mut got).unwrap();
+        assert_eq!(got, [7; 1000]);
+        c.write_all(b"abc").unwrap();
+        let mut n = recv_into(s.as_raw_fd(), &mut buf, 2);
+        for _ in 0..1000 {
+            if !matches!(&n, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+            n = recv_into(s.as_raw_fd(), &mut buf, 2);
+        }
+        assert_eq!(n.unwrap(), 2, "at most max");
+        assert_eq!(&buf[..], b"ab");
+        let e = send(-1, b"x").unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EBADF));
+        let file = std::fs::File::open("/dev/null").unwrap();
+        let e = send(file.as_raw_fd(), b"x").unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENOTSOCK));
+        let e = recv_into(file.as_raw_fd(), &mut buf, 64).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENOTSOCK));
+        assert_eq!(&buf[..], b"ab", "a failed read leaves buf as it was");
     }
 
     #[test]

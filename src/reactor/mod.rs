@@ -223,6 +223,9 @@ impl<S: 'static> Reactor<S> {
     /// Runs one turn: waits up to `timeout` (`None`: until an event or the
     /// nearest timer) and handles what is ready. Returns the number of
     /// events. For embedding in another loop and for tests.
+    // Kept out of `run`: inlined there it compiled to slightly costlier
+    // per-event code (about 2 instructions per message, callgrind).
+    #[inline(never)]
     pub fn turn(&mut self, timeout: Option<Duration>) -> io::Result<usize> {
         let timeout = self.poll_timeout(timeout);
         match self.poll.poll(&mut self.events, timeout) {
