@@ -17,7 +17,7 @@
 //!
 //! The default N is 19,985: a process may hold 20,000 descriptors here, and
 //! the reactor process needs 11 for itself (stdio, two epoll descriptors,
-//! the eventfd waker, the listener and its spare descriptor for `EMFILE`,
+//! the eventfd waker, the listener,
 //! the pipes to its child).
 
 use std::io::{self, Read, Write};

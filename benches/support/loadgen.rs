@@ -176,7 +176,7 @@ impl Pinger {
     /// ping. Kept short, and stamped with the turn's clock (no clock read
     /// per message): in a closed loop on two cores the slower side sets the
     /// pace and makes the other wait, and that must be the server under
-    /// test, not the load generator (README, Performance).
+    /// test, not the load generator (BENCHMARKS.md).
     fn ping_again(&mut self, ctx: &mut Ctx<'_, Stats>) {
         let now = ctx.now();
         let stats = ctx.reactor().shared();

@@ -36,8 +36,8 @@ pub struct ReactorCtx<'a, S = ()> {
     pub(crate) state: &'a mut S,
 }
 
-/// The context of one connection's callback. Dereferences to
-/// [`ReactorCtx`] for everything that is not about this connection.
+/// The context of one connection's callback: everything on it is about
+/// this connection; [`Ctx::reactor`] gives the reactor as a whole.
 pub struct Ctx<'a, S = ()> {
     rc: ReactorCtx<'a, S>,
     id: ConnId,

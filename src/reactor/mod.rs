@@ -62,7 +62,7 @@ const EVENTS_PER_POLL: usize = 1024;
 /// A single-threaded event loop owning listeners and connections.
 ///
 /// `S` is shared state every callback can reach through
-/// [`ReactorCtx::state`] (a chat room, a connection pool, counters); it
+/// [`ReactorCtx::shared`] (a chat room, a connection pool, counters); it
 /// defaults to `()`.
 ///
 /// ```no_run
