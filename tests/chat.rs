@@ -102,8 +102,8 @@ impl<H: Handler<Room>> Handler<Room> for Probe<H> {
     fn on_write_stall(&mut self, ctx: &mut Ctx<'_, Room>) -> Verdict {
         self.inner.on_write_stall(ctx)
     }
-    fn on_timer(&mut self, ctx: &mut Ctx<'_, Room>, timer: TimerId) {
-        self.inner.on_timer(ctx, timer)
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, Room>, timer: TimerId, tag: u32) {
+        self.inner.on_timer(ctx, timer, tag)
     }
     fn on_connect_error(&mut self, ctx: &mut Ctx<'_, Room>, error: &ConnectError) {
         self.inner.on_connect_error(ctx, error)

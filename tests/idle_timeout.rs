@@ -127,7 +127,7 @@ impl Handler for PauseAWhile {
             self.resume = Some(ctx.set_timer(PAUSE));
         }
     }
-    fn on_timer(&mut self, ctx: &mut Ctx<'_>, _timer: TimerId) {
+    fn on_timer(&mut self, ctx: &mut Ctx<'_>, _timer: TimerId, _tag: u32) {
         ctx.resume_read();
     }
 }
@@ -170,7 +170,7 @@ impl Handler for SlowAnswer {
     fn on_eof(&mut self, ctx: &mut Ctx<'_>) {
         ctx.set_interval(Duration::from_millis(100));
     }
-    fn on_timer(&mut self, ctx: &mut Ctx<'_>, _timer: TimerId) {
+    fn on_timer(&mut self, ctx: &mut Ctx<'_>, _timer: TimerId, _tag: u32) {
         let _ = ctx.send(b"a");
         self.sent += 1;
         if self.sent == 10 {

@@ -67,7 +67,7 @@ impl Handler for Pusher {
     fn on_read(&mut self, _ctx: &mut Ctx<'_>, input: &mut BytesMut) {
         input.clear();
     }
-    fn on_timer(&mut self, ctx: &mut Ctx<'_>, _timer: TimerId) {
+    fn on_timer(&mut self, ctx: &mut Ctx<'_>, _timer: TimerId, _tag: u32) {
         self.push(ctx);
     }
 }

@@ -105,7 +105,7 @@ impl Handler for Bomb {
         self.boom(Where::WriteStall);
         Verdict::Keep
     }
-    fn on_timer(&mut self, _ctx: &mut Ctx<'_>, _timer: TimerId) {
+    fn on_timer(&mut self, _ctx: &mut Ctx<'_>, _timer: TimerId, _tag: u32) {
         self.boom(Where::Timer);
     }
     fn on_shutdown(&mut self, _ctx: &mut Ctx<'_>) {

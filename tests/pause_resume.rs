@@ -32,7 +32,7 @@ impl Handler for Sleepy {
         ctx.send(input).unwrap();
         input.clear();
     }
-    fn on_timer(&mut self, ctx: &mut Ctx<'_>, _timer: TimerId) {
+    fn on_timer(&mut self, ctx: &mut Ctx<'_>, _timer: TimerId, _tag: u32) {
         ctx.resume_read();
     }
 }

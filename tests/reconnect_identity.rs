@@ -187,7 +187,7 @@ impl Handler for TimedClient {
     fn on_disconnect(&mut self, ctx: &mut Ctx<'_>, _reason: CloseReason) {
         *self.probe.lock().unwrap() = Some(ctx.set_timer(Duration::from_millis(400)));
     }
-    fn on_timer(&mut self, _ctx: &mut Ctx<'_>, timer: TimerId) {
+    fn on_timer(&mut self, _ctx: &mut Ctx<'_>, timer: TimerId, _tag: u32) {
         self.fired.lock().unwrap().push(timer);
     }
 }

@@ -58,7 +58,7 @@ impl Handler for Framed {
             self.arm(ctx);
         }
     }
-    fn on_timer(&mut self, ctx: &mut Ctx<'_>, timer: TimerId) {
+    fn on_timer(&mut self, ctx: &mut Ctx<'_>, timer: TimerId, _tag: u32) {
         if self.deadline == Some(timer) {
             ctx.abort();
         }

@@ -295,7 +295,7 @@ impl Handler for TimerConn {
         input.clear();
     }
 
-    fn on_timer(&mut self, ctx: &mut Ctx<'_>, timer: TimerId) {
+    fn on_timer(&mut self, ctx: &mut Ctx<'_>, timer: TimerId, _tag: u32) {
         let now = Instant::now();
         let mut log = self.log.lock().unwrap();
         if Some(timer) == self.leftover {
@@ -397,7 +397,7 @@ impl Handler for LongTimer {
     fn on_read(&mut self, _ctx: &mut Ctx<'_>, input: &mut BytesMut) {
         input.clear();
     }
-    fn on_timer(&mut self, ctx: &mut Ctx<'_>, _timer: TimerId) {
+    fn on_timer(&mut self, ctx: &mut Ctx<'_>, _timer: TimerId, _tag: u32) {
         *self.fired.lock().unwrap() = true;
         ctx.close();
     }
@@ -528,4 +528,47 @@ fn the_turn_clock_is_when_the_poll_returned_and_every_callback_of_the_turn_sees_
         (2, 0),
         "(on_close calls, callbacks after one)"
     );
+}
+
+/// Sets three timers, two tagged, and records the tags they fire with.
+struct Tagged {
+    tags: Arc<Mutex<Vec<u32>>>,
+}
+
+impl Handler for Tagged {
+    fn on_open(&mut self, ctx: &mut Ctx<'_>) {
+        ctx.set_timer_tagged(Duration::from_millis(60), 9);
+        ctx.set_timer(Duration::from_millis(20));
+        ctx.set_timer_tagged(Duration::from_millis(40), 7);
+    }
+    fn on_read(&mut self, _ctx: &mut Ctx<'_>, input: &mut BytesMut) {
+        input.clear();
+    }
+    fn on_timer(&mut self, ctx: &mut Ctx<'_>, _timer: TimerId, tag: u32) {
+        let mut tags = self.tags.lock().unwrap();
+        tags.push(tag);
+        if tags.len() == 3 {
+            ctx.close();
+        }
+    }
+}
+
+#[test]
+fn a_timer_hands_its_tag_back_to_on_timer() {
+    let tags = Arc::new(Mutex::new(Vec::new()));
+    let seen = tags.clone();
+    let server = serve(ListenOptions::default(), move || Tagged {
+        tags: seen.clone(),
+    });
+    let mut c = server.client();
+    let (_, end) = read_to_end(&mut c);
+    end.expect("closed after the third timer");
+    drop(c);
+    assert_eq!(
+        *tags.lock().unwrap(),
+        vec![0, 7, 9],
+        "tags in deadline order"
+    );
+    server.wait_log("closed", |log| !log.closes().is_empty());
+    server.finish();
 }

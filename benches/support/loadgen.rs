@@ -217,7 +217,7 @@ impl Handler<Stats> for Pinger {
         self.send_next(ctx, now);
     }
 
-    fn on_timer(&mut self, ctx: &mut Ctx<'_, Stats>, timer: TimerId) {
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, Stats>, timer: TimerId, _tag: u32) {
         if self.pacer == Some(timer) {
             self.pacer = None;
             // Timers fire on millisecond ticks: due now at the latest.

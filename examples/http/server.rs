@@ -289,7 +289,7 @@ impl Handler<HttpState> for HttpConn {
         input.advance(used);
     }
 
-    fn on_timer(&mut self, ctx: &mut Ctx<'_, HttpState>, timer: TimerId) {
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, HttpState>, timer: TimerId, _tag: u32) {
         if self.timer != Some(timer) {
             return;
         }

@@ -501,24 +501,64 @@ impl<'a, S: 'static> Ctx<'a, S> {
     /// never fire, nor those a reconnecting connection set before its
     /// last disconnect.
     pub fn set_timer(&mut self, delay: Duration) -> TimerId {
+        self.set_timer_tagged(delay, 0)
+    }
+
+    /// [`set_timer`](Ctx::set_timer) with a tag of the handler's choosing,
+    /// handed back to [`on_timer`](Handler::on_timer): which of its timers
+    /// fired, without keeping the ids.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use netloop::bytes::BytesMut;
+    /// use netloop::{Ctx, Handler, TimerId};
+    ///
+    /// const HEARTBEAT: u32 = 1;
+    /// const DEADLINE: u32 = 2;
+    ///
+    /// struct Client;
+    ///
+    /// impl Handler for Client {
+    ///     fn on_open(&mut self, ctx: &mut Ctx<'_>) {
+    ///         ctx.set_interval_tagged(Duration::from_secs(5), HEARTBEAT);
+    ///         ctx.set_timer_tagged(Duration::from_secs(30), DEADLINE);
+    ///     }
+    ///     fn on_read(&mut self, _ctx: &mut Ctx<'_>, input: &mut BytesMut) {
+    ///         input.clear();
+    ///     }
+    ///     fn on_timer(&mut self, ctx: &mut Ctx<'_>, _timer: TimerId, tag: u32) {
+    ///         match tag {
+    ///             HEARTBEAT => drop(ctx.send(b"ping\n")),
+    ///             _ => ctx.close(),
+    ///         }
+    ///     }
+    /// }
+    /// ```
+    pub fn set_timer_tagged(&mut self, delay: Duration, tag: u32) -> TimerId {
         let deadline = self.rc.core.clock.after(delay);
-        let task = self.timer_task();
+        let task = self.timer_task(tag);
         self.rc.core.timers.insert(deadline, None, task)
     }
 
     /// The task of a handler timer of this connection (and attempt).
-    fn timer_task(&self) -> TimerTask<S> {
+    fn timer_task(&self, tag: u32) -> TimerTask<S> {
         let core = &self.rc.core;
         let epoch = core.with_conn(self.id, |c| c.epoch()).unwrap_or(0);
-        TimerTask::User(self.id, epoch)
+        TimerTask::User(self.id, epoch, tag)
     }
 
     /// Fires [`on_timer`](Handler::on_timer) every `period` until cancelled
     /// with [`cancel_timer`](ReactorCtx::cancel_timer) or the connection closes.
     pub fn set_interval(&mut self, period: Duration) -> TimerId {
+        self.set_interval_tagged(period, 0)
+    }
+
+    /// [`set_interval`](Ctx::set_interval) with a tag handed back to
+    /// [`on_timer`](Handler::on_timer) (see [`set_timer_tagged`](Ctx::set_timer_tagged)).
+    pub fn set_interval_tagged(&mut self, period: Duration, tag: u32) -> TimerId {
         let deadline = self.rc.core.clock.after(period);
         let period = crate::timer::ceil_millis(period);
-        let task = self.timer_task();
+        let task = self.timer_task(tag);
         self.rc.core.timers.insert(deadline, Some(period), task)
     }
 

@@ -144,9 +144,11 @@ pub trait Handler<S: 'static = ()>: 'static {
         Verdict::Close
     }
 
-    /// A timer set with [`Ctx::set_timer`] or [`Ctx::set_interval`] fired.
-    fn on_timer(&mut self, ctx: &mut Ctx<'_, S>, timer: TimerId) {
-        let _ = (ctx, timer);
+    /// A timer set with [`Ctx::set_timer`] or [`Ctx::set_interval`] fired;
+    /// `tag` is the one given to [`Ctx::set_timer_tagged`] or
+    /// [`Ctx::set_interval_tagged`] (0 for an untagged timer).
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, S>, timer: TimerId, tag: u32) {
+        let _ = (ctx, timer, tag);
     }
 
     /// An outbound connect attempt failed. [`on_close`](Handler::on_close)

@@ -15,8 +15,8 @@ pub(crate) type TimerFn<S> = Box<dyn FnMut(&mut ReactorCtx<'_, S>)>;
 /// The payload of a timer.
 pub(crate) enum TimerTask<S> {
     /// A handler timer: `on_timer` of this connection, if still in the
-    /// attempt that set it (see `Conn::epoch`).
-    User(ConnId, u32),
+    /// attempt that set it (see `Conn::epoch`), with the handler's tag.
+    User(ConnId, u32, u32),
     /// The connection's idle check.
     Idle(ConnId),
     /// The connection's write-stall check.
@@ -55,14 +55,14 @@ impl<S: 'static> Core<S> {
             repeats,
         } = fired;
         match payload {
-            TimerTask::User(conn, epoch) => {
+            TimerTask::User(conn, epoch, tag) => {
                 if let Some(slot) = self.timer_owner(conn, epoch) {
-                    self.dispatch(state, slot, |h, ctx| h.on_timer(ctx, id));
+                    self.dispatch(state, slot, |h, ctx| h.on_timer(ctx, id, tag));
                     self.apply_pending(state, slot);
                 }
                 if repeats && self.timer_owner(conn, epoch).is_some() {
                     self.timers
-                        .rearm(id, TimerTask::User(conn, epoch), self.clock.now());
+                        .rearm(id, TimerTask::User(conn, epoch, tag), self.clock.now());
                 } else if repeats {
                     self.timers.cancel(id);
                 }
@@ -106,7 +106,7 @@ impl<S: 'static> Core<S> {
         let before = self.timers.len();
         let entries = &self.entries;
         self.timers.retain(|task| match task {
-            TimerTask::User(id, _)
+            TimerTask::User(id, _, _)
             | TimerTask::Idle(id)
             | TimerTask::Stall(id)
             | TimerTask::Deadline(id)

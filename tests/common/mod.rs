@@ -187,9 +187,9 @@ impl<S: 'static, H: Handler<S>> Handler<S> for Recorder<H> {
         self.log.push(ctx.id(), Ev::WriteStall);
         self.inner.on_write_stall(ctx)
     }
-    fn on_timer(&mut self, ctx: &mut Ctx<'_, S>, timer: TimerId) {
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, S>, timer: TimerId, tag: u32) {
         self.log.push(ctx.id(), Ev::Timer);
-        self.inner.on_timer(ctx, timer)
+        self.inner.on_timer(ctx, timer, tag)
     }
     fn on_connect_error(&mut self, ctx: &mut Ctx<'_, S>, error: &ConnectError) {
         self.log.push(ctx.id(), Ev::ConnectError(error.kind));
