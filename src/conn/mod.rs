@@ -67,8 +67,6 @@ impl Flags {
     pub(crate) const NOTIFY_SHUTDOWN: Flags = Flags(1 << 11);
     /// The peer's FIN was read.
     pub(crate) const EOF_SEEN: Flags = Flags(1 << 12);
-    /// The connection was established (`on_open` ran), so `on_close` is owed.
-    pub(crate) const OPENED: Flags = Flags(1 << 13);
     /// Stop reconnecting after this connection (closed on purpose).
     pub(crate) const NO_RECONNECT: Flags = Flags(1 << 14);
     /// An event reported EPOLLERR.

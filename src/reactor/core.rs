@@ -373,11 +373,8 @@ impl<S: 'static> Core<S> {
         Ok(())
     }
 
-    /// The connection is established: count it and run `on_open`.
+    /// The connection is established: run `on_open`.
     pub(crate) fn opened(&mut self, state: &mut S, slot: usize) {
-        if let Some(conn) = self.conn_mut(slot) {
-            conn.flags.insert(Flags::OPENED);
-        }
         self.dispatch(state, slot, |h, ctx| h.on_open(ctx));
         self.apply_pending(state, slot);
     }

@@ -135,3 +135,15 @@ impl<S: 'static> Core<S> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every timer's payload is a `TimerTask`: the handler timer's id,
+    /// attempt and tag must not make it larger than a boxed closure.
+    #[test]
+    fn a_timer_task_stays_three_words() {
+        assert!(std::mem::size_of::<TimerTask<()>>() <= 24);
+    }
+}
