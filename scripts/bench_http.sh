@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The HTTP example against its tokio peer (examples/http_tokio.rs, same
+# The HTTP example against its tokio peer (benches/servers/http_tokio.rs, same
 # framing and responses), side by side in one run: each server in its own
 # process pinned to one core, wrk pinned to the other, rounds interleaved
 # (the order alternates), medians over rounds, and the median of the

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Many cores: ping-pong at 1000 connections against netloop with 2 reactors
 # (examples/echo.rs --threads 2, SO_REUSEPORT) and tokio's multi_thread
-# runtime with 2 workers (examples/echo_tokio_mt.rs), side by side, driven by
+# runtime with 2 workers (benches/servers/echo_tokio_mt.rs), side by side, driven by
 # the netloop load generator (examples/pingpong.rs). A single netloop
 # reactor runs too, as the scaling reference. Reports messages/s, server CPU
 # time per message (all threads, from /proc) and, with perf, syscalls per

@@ -12,7 +12,7 @@
 #
 # CONTENDERS="netloop builder" limits the servers measured (default:
 # netloop builder tokio mio). netloop is the benchmark contender, a bare
-# Reactor on the main thread (examples/echo_netloop.rs); builder is the
+# Reactor on the main thread (benches/servers/echo_netloop.rs); builder is the
 # echo example as users run it (examples/echo.rs: ServerBuilder, one
 # reactor thread, a signal thread, env_logger), stopped by SIGTERM once
 # the load generator's connections are gone. Both serve with the library's

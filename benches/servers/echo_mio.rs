@@ -4,7 +4,7 @@
 //! `--exit-when-idle`: exit once the last connection closed (after at least
 //! one), so a profiler wrapping the process can write its results.
 
-#[path = "../benches/support/mod.rs"]
+#[path = "../support/mod.rs"]
 mod support;
 
 use std::net::SocketAddr;

@@ -4,23 +4,24 @@
 //! N > 1 a `multi_thread` runtime with N workers, 0 one worker per core).
 //!
 //! Same behaviour, byte for byte: it uses the example's own framing
-//! (`http/framing.rs`) and responses (`http/respond.rs`), answers every
-//! request of one read in one write, refreshes `Date` once per second,
-//! closes after 408 when a request takes longer than the header timeout,
-//! and closes with a lingering close (FIN, drain until the client's FIN).
+//! (`examples/http/framing.rs`) and responses (`examples/http/respond.rs`),
+//! answers every request of one read in one write, refreshes `Date` once
+//! per second, closes after 408 when a request takes longer than the header
+//! timeout, and closes with a lingering close (FIN, drain until the
+//! client's FIN).
 //! It is written the way a tokio server usually is: a task per connection,
 //! `read_buf`/`write_all` with timeouts.
 
-#[path = "http/args.rs"]
+#[path = "../../examples/http/args.rs"]
 mod args;
 #[allow(dead_code)]
-#[path = "http/date.rs"]
+#[path = "../../examples/http/date.rs"]
 mod date;
 #[allow(dead_code)]
-#[path = "http/framing.rs"]
+#[path = "../../examples/http/framing.rs"]
 mod framing;
 #[allow(dead_code)]
-#[path = "http/respond.rs"]
+#[path = "../../examples/http/respond.rs"]
 mod respond;
 
 use std::cell::Cell;

@@ -20,7 +20,7 @@
 //! tokio runs with `--buf 1024` (a task owns a 1 KiB buffer, the usual
 //! shape) or `--buf 0` (no buffer held while idle).
 
-#[path = "../benches/support/mod.rs"]
+#[path = "../support/mod.rs"]
 mod support;
 
 use std::io::{self, Read, Write};

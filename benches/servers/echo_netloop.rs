@@ -9,7 +9,7 @@
 //! as the contender `netloop_delayN`). For a plain echo server with logging,
 //! see the `echo` example.
 
-#[path = "../benches/support/mod.rs"]
+#[path = "../support/mod.rs"]
 mod support;
 
 use std::net::SocketAddr;
