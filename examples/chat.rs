@@ -265,14 +265,28 @@ fn broadcast(ctx: &mut Ctx<'_, Room>, message: Bytes, high_water: usize) {
     }
 }
 
+/// The command line: `[ADDR]`.
+fn parse_args() -> Result<SocketAddr, lexopt::Error> {
+    use lexopt::prelude::*;
+    let mut addr = None;
+    let mut parser = lexopt::Parser::from_env();
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Value(a) if addr.is_none() => addr = Some(a.parse()?),
+            Short('h') | Long("help") => {
+                println!("usage: chat [ADDR]");
+                std::process::exit(0);
+            }
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    Ok(addr.unwrap_or_else(|| "127.0.0.1:7100".parse().expect("valid default address")))
+}
+
 fn main() -> io::Result<()> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let addr: SocketAddr = match std::env::args().nth(1) {
-        Some(a) => a.parse().map_err(|e| {
-            io::Error::new(io::ErrorKind::InvalidInput, format!("bad address {a}: {e}"))
-        })?,
-        None => "127.0.0.1:7100".parse().expect("valid default address"),
-    };
+    let addr =
+        parse_args().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
     let mut reactor = Reactor::with_state(Room::default())?;
     let listener = serve(&mut reactor, addr, Config::default())?;
     log::info!(

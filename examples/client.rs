@@ -15,7 +15,7 @@
 //! on an unanswered SYN only after about 127 s). `--keepalive` turns on TCP
 //! keepalive with this idle time (probes every second, three of them), so a
 //! server that vanished is noticed even while nothing is sent. Durations
-//! take `ms` or `s` (`500ms`, `2s`, `1.5s`; a bare number is seconds).
+//! take a unit (`500ms`, `2s`, `1.5s`, `1m`; a bare number is seconds).
 //! Logs go through env_logger (`RUST_LOG=debug`).
 
 use std::io::{self, Read, Write};
@@ -68,48 +68,46 @@ struct Args {
     keepalive: Option<Duration>,
 }
 
-fn usage() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidInput,
-        "usage: client ADDR [--timeout 2s] [--keepalive 10s]",
-    )
+const USAGE: &str = "usage: client ADDR [--timeout 2s] [--keepalive 10s]";
+
+/// `500ms`, `2s`, `1.5s` or `2` (a bare number is seconds).
+fn parse_duration(text: &str) -> Result<Duration, lexopt::Error> {
+    let bad = |e: &dyn std::fmt::Display| format!("bad duration {text}: {e}");
+    match text.parse::<f64>() {
+        Ok(secs) => Duration::try_from_secs_f64(secs).map_err(|e| bad(&e).into()),
+        Err(_) => humantime::parse_duration(text).map_err(|e| bad(&e).into()),
+    }
 }
 
-/// `500ms`, `2s`, `1.5s` or `2` (seconds).
-fn parse_duration(text: &str) -> io::Result<Duration> {
-    let bad = || io::Error::new(io::ErrorKind::InvalidInput, format!("bad duration {text}"));
-    let (number, scale) = if let Some(ms) = text.strip_suffix("ms") {
-        (ms, 1e-3)
-    } else {
-        (text.strip_suffix('s').unwrap_or(text), 1.0)
-    };
-    let value: f64 = number.parse().map_err(|_| bad())?;
-    Duration::try_from_secs_f64(value * scale).map_err(|_| bad())
-}
-
-fn parse_args() -> io::Result<Args> {
+fn parse_args() -> Result<Args, lexopt::Error> {
+    use lexopt::prelude::*;
     let mut addr = None;
     let mut args = Args {
         addr: SocketAddr::from(([127, 0, 0, 1], 7000)),
         timeout: Duration::from_secs(10),
         keepalive: None,
     };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "--timeout" => args.timeout = parse_duration(&it.next().ok_or_else(usage)?)?,
-            "--keepalive" => {
-                args.keepalive = Some(parse_duration(&it.next().ok_or_else(usage)?)?);
+    let mut parser = lexopt::Parser::from_env();
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("timeout") => args.timeout = parse_duration(&parser.value()?.string()?)?,
+            Long("keepalive") => {
+                args.keepalive = Some(parse_duration(&parser.value()?.string()?)?);
             }
-            _ if addr.is_none() && !arg.starts_with('-') => addr = Some(arg),
-            _ => return Err(usage()),
+            Value(a) if addr.is_none() => addr = Some(a.string()?),
+            Short('h') | Long("help") => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            _ => return Err(arg.unexpected()),
         }
     }
-    let addr = addr.ok_or_else(usage)?;
+    let addr = addr.ok_or("missing ADDR")?;
     args.addr = addr
-        .to_socket_addrs()?
+        .to_socket_addrs()
+        .map_err(|e| format!("{addr}: {e}"))?
         .next()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address"))?;
+        .ok_or("no address")?;
     Ok(args)
 }
 
@@ -157,7 +155,7 @@ fn main() -> ExitCode {
     let args = match parse_args() {
         Ok(args) => args,
         Err(e) => {
-            eprintln!("{e}");
+            eprintln!("{e}\n{USAGE}");
             return ExitCode::from(2);
         }
     };

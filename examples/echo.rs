@@ -13,8 +13,9 @@
 //! `--pin` keeps reactor `i` on the `i`-th CPU.
 //!
 //! SIGINT (Ctrl-C) or SIGTERM starts a graceful shutdown: listeners close at
-//! once, open connections get `--grace` seconds to finish, then the idle
-//! ones are closed and the busy ones aborted. A second signal stops at once.
+//! once, open connections get `--grace` seconds to finish (a bare number is
+//! seconds; `500ms`, `2s` and `1m` work too), then the idle ones are closed
+//! and the busy ones aborted. A second signal stops at once.
 
 use std::io;
 use std::net::SocketAddr;
@@ -33,45 +34,41 @@ struct Args {
     grace: Duration,
 }
 
-fn parse_args() -> io::Result<Args> {
-    let bad = |what: &str, value: &str, e: &dyn std::fmt::Display| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("bad {what} {value}: {e}"),
-        )
-    };
+const USAGE: &str = "usage: echo [[--addr] ADDR] [--threads N] [--pin] [--grace SECS]";
+
+fn parse_args() -> Result<Args, lexopt::Error> {
+    use lexopt::prelude::*;
     let mut args = Args {
         addr: "127.0.0.1:7000".parse().expect("valid default address"),
         threads: 1,
         pin: false,
         grace: Duration::from_secs(5),
     };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        let mut value = |name: &str| {
-            it.next().ok_or_else(|| {
-                io::Error::new(io::ErrorKind::InvalidInput, format!("{name} needs a value"))
-            })
-        };
-        match arg.as_str() {
-            "--threads" => {
-                let v = value("--threads")?;
-                args.threads = v.parse().map_err(|e| bad("thread count", &v, &e))?;
+    let mut parser = lexopt::Parser::from_env();
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("threads") => args.threads = parser.value()?.parse()?,
+            Long("pin") => args.pin = true,
+            Long("addr") => args.addr = parser.value()?.parse()?,
+            Long("grace") => args.grace = parser.value()?.parse_with(parse_duration)?,
+            Value(addr) => args.addr = addr.parse()?,
+            Short('h') | Long("help") => {
+                println!("{USAGE}");
+                std::process::exit(0);
             }
-            "--pin" => args.pin = true,
-            "--addr" => {
-                let v = value("--addr")?;
-                args.addr = v.parse().map_err(|e| bad("address", &v, &e))?;
-            }
-            "--grace" => {
-                let v = value("--grace")?;
-                let secs: f64 = v.parse().map_err(|e| bad("grace", &v, &e))?;
-                args.grace = Duration::try_from_secs_f64(secs).map_err(|e| bad("grace", &v, &e))?;
-            }
-            a => args.addr = a.parse().map_err(|e| bad("address", a, &e))?,
+            _ => return Err(arg.unexpected()),
         }
     }
     Ok(args)
+}
+
+/// A bare number of seconds (`5`, `0.5`), or a duration with units (`5s`,
+/// `500ms`).
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    match text.parse::<f64>() {
+        Ok(secs) => Duration::try_from_secs_f64(secs).map_err(|e| e.to_string()),
+        Err(_) => humantime::parse_duration(text).map_err(|e| e.to_string()),
+    }
 }
 
 /// First SIGINT/SIGTERM: graceful shutdown; second: stop now. Returns a
@@ -98,7 +95,8 @@ fn watch_signals(
 
 fn main() -> io::Result<()> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let args = parse_args()?;
+    let args =
+        parse_args().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
     let mut builder = ServerBuilder::new(args.addr).pin_threads(args.pin);
     if args.threads > 0 {
         builder = builder.threads(args.threads);

@@ -28,22 +28,89 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use support::Args;
 use support::loadgen::{Client, Spec};
 use support::procfs;
 
+/// What the command line asked for.
+struct Args {
+    addr: SocketAddr,
+    conns: usize,
+    size: usize,
+    depth: usize,
+    warmup: Duration,
+    duration: Duration,
+    messages: u64,
+    server_pid: u32,
+    churn: bool,
+    rate: f64,
+}
+
+const USAGE: &str = "usage: pingpong [--addr ADDR] [--conns N] [--size BYTES] [--depth N] \
+                     [--warmup SECS] [--duration SECS] [--messages N] [--server-pid PID] \
+                     [--churn] [--rate MSGS_PER_SEC]";
+
+fn parse_args() -> Result<Args, lexopt::Error> {
+    use lexopt::prelude::*;
+    let mut args = Args {
+        addr: SocketAddr::from(([127, 0, 0, 1], 7000)),
+        conns: 100,
+        size: 64,
+        depth: 1,
+        warmup: Duration::from_secs(1),
+        duration: Duration::from_secs(5),
+        messages: 0,
+        server_pid: 0,
+        churn: false,
+        rate: 0.0,
+    };
+    let mut parser = lexopt::Parser::from_env();
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("addr") => args.addr = parser.value()?.parse()?,
+            Long("conns") => args.conns = parser.value()?.parse()?,
+            Long("size") => args.size = parser.value()?.parse()?,
+            Long("depth") => args.depth = parser.value()?.parse()?,
+            Long("warmup") => args.warmup = parser.value()?.parse_with(parse_duration)?,
+            Long("duration") => args.duration = parser.value()?.parse_with(parse_duration)?,
+            Long("messages") => args.messages = parser.value()?.parse()?,
+            Long("server-pid") => args.server_pid = parser.value()?.parse()?,
+            Long("churn") => args.churn = true,
+            Long("rate") => args.rate = parser.value()?.parse()?,
+            Short('h') | Long("help") => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    Ok(args)
+}
+
+/// A bare number of seconds (`5`, `0.5`), or a duration with units (`5s`,
+/// `500ms`).
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    match text.parse::<f64>() {
+        Ok(secs) => Duration::try_from_secs_f64(secs).map_err(|e| e.to_string()),
+        Err(_) => humantime::parse_duration(text).map_err(|e| e.to_string()),
+    }
+}
+
 fn main() -> io::Result<()> {
-    let args = Args::from_env();
-    let addr: SocketAddr = args.get("--addr", SocketAddr::from(([127, 0, 0, 1], 7000)));
-    let conns: usize = args.get("--conns", 100);
-    let size: usize = args.get("--size", 64);
-    let depth: usize = args.get("--depth", 1);
-    let warmup = Duration::from_secs_f64(args.get("--warmup", 1.0));
-    let duration = Duration::from_secs_f64(args.get("--duration", 5.0));
-    let messages: u64 = args.get("--messages", 0);
-    let server_pid: u32 = args.get("--server-pid", 0);
-    let churn = args.flag("--churn");
-    let rate: f64 = args.get("--rate", 0.0);
+    let Args {
+        addr,
+        conns,
+        size,
+        depth,
+        warmup,
+        duration,
+        messages,
+        server_pid,
+        churn,
+        rate,
+    } = parse_args().unwrap_or_else(|e| {
+        eprintln!("{e}\n{USAGE}");
+        std::process::exit(2);
+    });
     if conns == 0 || size == 0 || depth == 0 {
         eprintln!("--conns, --size and --depth must be positive");
         std::process::exit(2);

@@ -243,21 +243,33 @@ impl Handler<Stats> for Side {
     }
 }
 
+const USAGE: &str = "usage: proxy LISTEN_ADDR UPSTREAM_ADDR";
+
+/// The command line: `LISTEN_ADDR UPSTREAM_ADDR`.
+fn parse_args() -> Result<(SocketAddr, SocketAddr), lexopt::Error> {
+    use lexopt::prelude::*;
+    let mut addrs = Vec::new();
+    let mut parser = lexopt::Parser::from_env();
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Value(a) if addrs.len() < 2 => addrs.push(a.parse()?),
+            Short('h') | Long("help") => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    match addrs[..] {
+        [listen, upstream] => Ok((listen, upstream)),
+        _ => Err(USAGE.into()),
+    }
+}
+
 fn main() -> io::Result<()> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let [listen, upstream] = args.as_slice() else {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "usage: proxy LISTEN_ADDR UPSTREAM_ADDR",
-        ));
-    };
-    let parse = |a: &String| {
-        a.parse::<SocketAddr>().map_err(|e| {
-            io::Error::new(io::ErrorKind::InvalidInput, format!("bad address {a}: {e}"))
-        })
-    };
-    let (listen, upstream) = (parse(listen)?, parse(upstream)?);
+    let (listen, upstream) =
+        parse_args().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
     let mut reactor = Reactor::with_state(Stats::default())?;
     let listener = serve(&mut reactor, listen, Config::new(upstream))?;
     log::info!(

@@ -76,7 +76,7 @@ fn current_date() -> HttpDate {
 fn main() -> io::Result<()> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let default_addr = SocketAddr::from(([127, 0, 0, 1], 8081));
-    let (addr, threads) = args::parse(std::env::args().skip(1), default_addr)?;
+    let (addr, threads) = args::parse(default_addr)?;
     let threads = match threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,

@@ -4,39 +4,32 @@
 use std::io;
 use std::net::SocketAddr;
 
-/// Parses the arguments after the program name. Threads default to 1; `0`
-/// is passed on (the caller reads it as one per core).
-pub fn parse(
-    mut args: impl Iterator<Item = String>,
+/// Parses the program's arguments. Threads default to 1; `0` is passed on
+/// (the caller reads it as one per core).
+pub fn parse(default_addr: SocketAddr) -> io::Result<(SocketAddr, usize)> {
+    parse_from(lexopt::Parser::from_env(), default_addr)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))
+}
+
+fn parse_from(
+    mut parser: lexopt::Parser,
     default_addr: SocketAddr,
-) -> io::Result<(SocketAddr, usize)> {
-    let bad = |msg: String| io::Error::new(io::ErrorKind::InvalidInput, msg);
+) -> Result<(SocketAddr, usize), lexopt::Error> {
+    use lexopt::prelude::*;
     let mut addr = default_addr;
     let mut threads = 1;
-    while let Some(arg) = args.next() {
-        let mut value = |name: &str| {
-            args.next()
-                .ok_or_else(|| bad(format!("{name} needs a value")))
-        };
-        match arg.as_str() {
+    while let Some(arg) = parser.next()? {
+        match arg {
             // `--addr ADDR` as well as a bare ADDR, like the benchmark servers.
-            "--addr" => {
-                let a = value("--addr")?;
-                addr = a
-                    .parse()
-                    .map_err(|e| bad(format!("bad address {a}: {e}")))?;
+            Long("addr") => addr = parser.value()?.parse()?,
+            Value(a) => addr = a.parse()?,
+            Long("threads") => threads = parser.value()?.parse()?,
+            Short('h') | Long("help") => {
+                let bin = parser.bin_name().unwrap_or("http");
+                println!("usage: {bin} [ADDR | --addr ADDR] [--threads N]");
+                std::process::exit(0);
             }
-            "--threads" => {
-                let n = value("--threads")?;
-                threads = n
-                    .parse()
-                    .map_err(|e| bad(format!("bad thread count {n}: {e}")))?;
-            }
-            _ => {
-                addr = arg
-                    .parse()
-                    .map_err(|e| bad(format!("bad address {arg}: {e}")))?
-            }
+            _ => return Err(arg.unexpected()),
         }
     }
     Ok((addr, threads))

@@ -41,7 +41,7 @@ use signal_hook::iterator::Signals;
 fn main() -> io::Result<()> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let default_addr = SocketAddr::from(([127, 0, 0, 1], 8080));
-    let (addr, threads) = args::parse(std::env::args().skip(1), default_addr)?;
+    let (addr, threads) = args::parse(default_addr)?;
     let config = Arc::new(Config::default());
     let mut builder = ServerBuilder::new(addr)
         .listen_options(ListenOptions::default().conn(config.conn_options()))
