@@ -1,5 +1,6 @@
-//! Code shared by the criterion benches (`benches/echo.rs`) and the bench
-//! programs under `examples/` (which include this directory with `#[path]`):
+//! Code shared by the criterion benches (`benches/echo.rs`), the bench
+//! programs under `benches/servers/` and `examples/pingpong.rs` (which
+//! include this directory with `#[path]`):
 //! the three echo servers compared side by side, the netloop load generator,
 //! a latency histogram and readers of `/proc`.
 //!
