@@ -1,21 +1,25 @@
-//! The connection lifecycle: one enum, one function per transition.
+//! The connection lifecycle: its states and what they allow.
 //!
 //! ```text
-//!                connect ok
-//!  Connecting ───────────────► Open ◄──────────── accept
-//!      │ fail/timeout           │
-//!      │          peer FIN ┌────┼───────────┬───────────────┬──────────────┐
-//!      │                   ▼    │ shutdown_write           close()        linger_close()
-//!      │            ReadClosed  ▼            │               │              │
-//!      │                   │  WriteClosing   │               ▼              ▼
-//!      │   shutdown_write/ │    │ drained:   │            Closing      LingerFlushing
-//!      │   close()         │    │ SHUT_WR    │               │ drained      │ drained: SHUT_WR
-//!      │                   ▼    ▼            │               │              ▼
-//!      │               Closing  WriteClosed ─┘ peer FIN      │          Lingering
-//!      │                   │    │                            │   FIN: ok /  │ deadline: RST
-//!      ▼                   ▼    ▼                            ▼              ▼
-//!   Closed ◄─────────────────────────────────────────────────────────────────
+//!                  connect ok
+//!   Connecting ──────────────────► Open ◄──────────────── accept
+//!     │ fail / timeout               │
+//!     │          ┌───────────────────┼──────────────────┬─────────────────────┐
+//!     │      peer FIN         shutdown_write   close(), linger_close()   close_at_once,
+//!     │          ▼                   ▼                  │              idle, shutdown deadline
+//!     │     ReadClosed          WriteClosing            ▼                     ▼
+//!     │          │ close()           │ drained:   LingerFlushing          Closing
+//!     │          └─► LingerFlushing  │ SHUT_WR          │ drained: SHUT_WR    │ drained
+//!     │              (drained: done) ▼                  ▼                     │
+//!     │                         WriteClosed ─close()─► Lingering              │
+//!     │                              │ peer FIN         │ FIN: ok / deadline: RST
+//!     ▼                              ▼                  ▼                     ▼
+//!   Closed ◄────────────────────────────────────────────────────────────────────
 //!     ▲  abort(), peer RST, socket error, panic: from any state
+//!
+//!   With a reconnect policy, an end nobody asked for (a failed attempt,
+//!   the peer's close or reset, a timeout) leads to Reconnecting instead of
+//!   Closed, and after the backoff's delay back to Connecting, same id.
 //! ```
 //!
 //! The transitions are carried out by the loop (`reactor::lifecycle`), never

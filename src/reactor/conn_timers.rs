@@ -181,27 +181,4 @@ impl<S: 'static> Core<S> {
             _ => {}
         }
     }
-
-    /// The lingering close's flush reached its deadline: a flush that made
-    /// progress within the last patience goes on (a slow reader that
-    /// keeps reading gets everything); one that made none is reset.
-    fn linger_flush_checked(&mut self, state: &mut S, slot: usize) {
-        let now = self.clock.now();
-        // Room may have freed up without an event (see the module doc).
-        self.flush(state, slot);
-        let Some(conn) = conn_at!(self, slot) else {
-            return;
-        };
-        if conn.state != ConnState::LingerFlushing {
-            return;
-        }
-        let resume = conn.last_write.saturating_add(conn.linger.millis());
-        if now < resume {
-            let timer = self
-                .timers
-                .insert(resume, None, TimerTask::Deadline(conn.id));
-            return self.replace_deadline_timer(slot, timer);
-        }
-        self.linger_expired(state, slot);
-    }
 }
