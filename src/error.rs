@@ -1,4 +1,12 @@
 //! Errors of operations on connections and reactors.
+//!
+//! The convention: operations on connections and on a running reactor
+//! (send, the close verbs, pause, stats, handle requests, `call`) return
+//! [`Result`] with [`Error`], whose variants name the misuse or the state
+//! that refused them; making sockets (`Reactor::new`, `listen`, `connect`,
+//! `listener_addr`, `ServerBuilder::start`) returns `std::io::Result`,
+//! since only the operating system refuses those. `Error` converts into
+//! `io::Error`, so both work with `?` in a function returning either.
 
 use std::fmt;
 use std::io;
