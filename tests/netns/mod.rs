@@ -15,12 +15,15 @@
 //! drop, also when the test panics. Namespaces left behind by a killed test
 //! process are swept the next time a pair is made.
 //!
-//! Faults, as DESIGN.md section 5 describes them:
-//! - a silent peer: [`NetPair::silence_remote`] sets the remote link down;
+//! Faults, provoked for real (`tc netem` is not available):
+//! - a silent peer: [`NetPair::silence_remote`] sets the remote link down
+//!   (keepalive then fails with `ETIMEDOUT` after idle + interval × count);
 //! - no host behind an address: [`NetPair::unanswered_host`] gives an
-//!   address a permanent neighbour entry, so SYNs go out and nothing answers;
+//!   address a permanent neighbour entry, so SYNs go out and nothing answers
+//!   (without it, ARP fails and the kernel reports `EHOSTUNREACH` after
+//!   about 3 s);
 //! - an unreachable network: [`NetPair::unreachable_host`] adds an
-//!   `unreachable` route.
+//!   `unreachable` route (`EHOSTUNREACH` at once).
 //!
 //! Without root (or without iproute2) [`pair`] prints why and returns `None`
 //! so the test can skip, unless `NETLOOP_REQUIRE_NETNS=1`, when it panics.
