@@ -6,9 +6,7 @@
 //! never buffers the request limit. (tests/http_framing_props.rs checks
 //! valid streams and raw bytes.) PROPTEST_CASES sets how many inputs run.
 
-#[allow(dead_code)]
-#[path = "../examples/http/framing.rs"]
-mod framing;
+use netloop_http::framing;
 #[path = "../fuzz/common/http_framing_ops.rs"]
 mod http_framing_ops;
 

@@ -6,14 +6,12 @@
 //! (too large → 413, ambiguous → 400, unknown coding before `chunked` →
 //! 501; tests/http_rfc9112.rs has the RFC 9112 cases).
 
-#[macro_use]
-mod http_support;
 mod common;
 mod example_server;
-http_example_modules!();
+mod http_support;
 
 use http_support::Client;
-use server::Config;
+use netloop_http::server::{Config, HttpState};
 
 const OK: &str = "GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n";
 
@@ -21,7 +19,7 @@ const OK: &str = "GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n";
 /// order; with `closes`, the last one carries `Connection: close` and the
 /// server then closes cleanly; without, the connection still serves.
 fn check(
-    server: &example_server::Running<server::HttpState>,
+    server: &example_server::Running<HttpState>,
     case: &str,
     input: &[u8],
     statuses: &[u16],

@@ -2,13 +2,12 @@
 //! known instants, leap days included) that the reactor timer moves on
 //! every second.
 
-#[macro_use]
-mod http_support;
 mod common;
 mod example_server;
-http_example_modules!();
+mod http_support;
 
-use date::HttpDate;
+use netloop_http::date::HttpDate;
+use netloop_http::server::Config;
 
 fn formatted(secs: u64) -> String {
     String::from_utf8(HttpDate::from_unix(secs).as_bytes().to_vec()).unwrap()
@@ -26,7 +25,7 @@ fn formats_known_instants() {
 
 #[test]
 fn the_header_moves_on_each_second() {
-    let server = http_support::start(server::Config::default());
+    let server = http_support::start(Config::default());
     let mut c = http_support::Client::connect(server.addr);
     let first = c.get("/plaintext").header("Date").unwrap().to_string();
     let mut later = first.clone();

@@ -6,17 +6,15 @@
 //! HTTP/1.0 client never gets `100 Continue`. And curl, told to wait 30 s
 //! for it, is not kept waiting.
 
-#[macro_use]
-mod http_support;
 mod common;
 mod example_server;
-http_example_modules!();
+mod http_support;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use http_support::Client;
-use server::Config;
+use netloop_http::server::Config;
 
 const CONTINUE: &str = "HTTP/1.1 100 Continue\r\n\r\n";
 

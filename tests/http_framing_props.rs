@@ -1,14 +1,10 @@
-//! Properties of the HTTP example's framing (examples/http/framing.rs):
+//! Properties of the HTTP example's framing (`netloop_http::framing`):
 //! a stream of valid pipelined requests yields the same requests however
 //! it is split into reads; any bytes at all, however split, give the same
 //! outcome as in one piece, never panic, and never leave more than the
 //! request limit buffered.
 
-#[allow(dead_code)]
-#[path = "../examples/http/framing.rs"]
-mod framing;
-
-use framing::{Body, FrameError, Limits, Parse};
+use netloop_http::framing::{self, Body, FrameError, Limits, Parse};
 use proptest::prelude::*;
 
 /// A framed request, owned, for comparisons.

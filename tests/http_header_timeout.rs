@@ -3,17 +3,15 @@
 //! timeout has passed since the request began; a keep-alive connection idle
 //! between requests is not affected by it.
 
-#[macro_use]
-mod http_support;
 mod common;
 mod example_server;
-http_example_modules!();
+mod http_support;
 
 use std::io::Write;
 use std::time::{Duration, Instant};
 
 use http_support::Client;
-use server::Config;
+use netloop_http::server::Config;
 
 const TIMEOUT: Duration = Duration::from_millis(500);
 

@@ -3,14 +3,12 @@
 //! and curl reuses it), `Connection: close` and plain HTTP/1.0 get their
 //! answer and then a clean close.
 
-#[macro_use]
-mod http_support;
 mod common;
 mod example_server;
-http_example_modules!();
+mod http_support;
 
 use http_support::{Client, Response};
-use server::Config;
+use netloop_http::server::Config;
 
 fn assert_plaintext(r: &Response) {
     assert_eq!(r.status, 200, "{r:?}");

@@ -3,14 +3,12 @@
 //! responses in order from a single `send`; thousands sent at once are all
 //! answered, in order, in batches of bounded size.
 
-#[macro_use]
-mod http_support;
 mod common;
 mod example_server;
-http_example_modules!();
+mod http_support;
 
 use http_support::{Client, pipelined};
-use server::Config;
+use netloop_http::server::Config;
 
 /// The body each path answers with, to check the order of responses.
 fn expected_body(path: &str) -> &'static str {

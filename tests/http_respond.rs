@@ -3,14 +3,9 @@
 //! Content-Type, Content-Length), HEAD gets no body, errors carry their
 //! reason, and the JSON message is escaped.
 
-#[macro_use]
-#[path = "http_support/modules.rs"]
-mod http_modules;
-http_example_modules!();
-
-use date::HttpDate;
-use framing::{Limits, Parse};
-use respond::Persist;
+use netloop_http::date::HttpDate;
+use netloop_http::framing::{self, Limits, Parse};
+use netloop_http::respond::{self, Persist};
 
 const DATE: &str = "Sun, 06 Nov 1994 08:49:37 GMT";
 

@@ -14,15 +14,14 @@
 //! close when the connection must end, or a further request still served
 //! when it must not).
 
-#[macro_use]
-mod http_support;
 mod common;
 mod example_server;
-http_example_modules!();
+mod http_support;
 
-use framing::{Limits, Parse};
 use http_support::Client;
-use server::Config;
+use netloop_http::framing::{self, Limits, Parse};
+use netloop_http::respond;
+use netloop_http::server::Config;
 
 /// A request answered 200 on an open connection.
 const OK: &str = "GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n";

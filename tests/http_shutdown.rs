@@ -2,16 +2,14 @@
 //! between requests is closed at once (long before the grace period ends),
 //! and one in the middle of a request gets its answer, then a clean close.
 
-#[macro_use]
-mod http_support;
 mod common;
 mod example_server;
-http_example_modules!();
+mod http_support;
 
 use std::time::Duration;
 
 use http_support::Client;
-use server::Config;
+use netloop_http::server::Config;
 
 #[test]
 fn idle_connections_close_and_requests_in_progress_finish() {

@@ -3,11 +3,9 @@
 //! under its cap (high water plus one batch), other clients are served
 //! meanwhile, and the stuck client is aborted by the write-stall timeout.
 
-#[macro_use]
-mod http_support;
 mod common;
 mod example_server;
-http_example_modules!();
+mod http_support;
 
 use std::io::Write;
 use std::time::Duration;
@@ -16,7 +14,7 @@ use netloop::CloseReason;
 
 use common::{Ev, wait_until};
 use http_support::{Client, pipelined};
-use server::{BATCH_BYTES, Config};
+use netloop_http::server::{BATCH_BYTES, Config};
 
 #[test]
 fn a_client_that_never_reads_is_capped_and_aborted() {

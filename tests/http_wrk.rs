@@ -5,16 +5,14 @@
 //! wrk is a Debian package: when it is missing the test installs it (as
 //! root), and otherwise skips, or fails under CI (`NETLOOP_REQUIRE_NETNS=1`).
 
-#[macro_use]
-mod http_support;
 mod common;
 mod example_server;
-http_example_modules!();
+mod http_support;
 
 use std::net::SocketAddr;
 use std::process::Command;
 
-use server::Config;
+use netloop_http::server::Config;
 
 const PIPELINE_LUA: &str = include_str!("../examples/http/pipeline.lua");
 

@@ -3,26 +3,15 @@
 //! (default `127.0.0.1:8081`; one thread runs a `current_thread` runtime,
 //! N > 1 a `multi_thread` runtime with N workers, 0 one worker per core).
 //!
-//! Same behaviour, byte for byte: it uses the example's own framing
-//! (`examples/http/framing.rs`) and responses (`examples/http/respond.rs`),
+//! Same behaviour, byte for byte: it uses the example's own framing and
+//! responses (`netloop_http::framing`, `netloop_http::respond`, in
+//! `crates/netloop-http/`),
 //! answers every request of one read in one write, refreshes `Date` once
 //! per second, closes after 408 when a request takes longer than the header
 //! timeout, and closes with a lingering close (FIN, drain until the
 //! client's FIN).
 //! It is written the way a tokio server usually is: a task per connection,
 //! `read_buf`/`write_all` with timeouts.
-
-#[path = "../../examples/http/args.rs"]
-mod args;
-#[allow(dead_code)]
-#[path = "../../examples/http/date.rs"]
-mod date;
-#[allow(dead_code)]
-#[path = "../../examples/http/framing.rs"]
-mod framing;
-#[allow(dead_code)]
-#[path = "../../examples/http/respond.rs"]
-mod respond;
 
 use std::cell::Cell;
 use std::io;
@@ -31,13 +20,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use netloop::bytes::{Buf, BytesMut};
+use netloop_http::args;
+use netloop_http::date::HttpDate;
+use netloop_http::framing::{self, Limits, Parse};
+use netloop_http::respond::{self, Persist};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::{Instant, timeout, timeout_at};
-
-use date::HttpDate;
-use framing::{Limits, Parse};
-use respond::Persist;
 
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);

@@ -18,15 +18,12 @@
 //! SIGINT/SIGTERM: graceful shutdown (5 s); a second signal stops at once.
 //! Logs go through env_logger (`RUST_LOG=debug` shows rejected requests).
 //!
-//! Files: `framing.rs` finds request boundaries around `httparse`,
-//! `respond.rs` writes the responses, `server.rs` is the netloop handler,
-//! `date.rs` formats the `Date` header, `args.rs` reads the command line.
-
-mod args;
-mod date;
-mod framing;
-mod respond;
-mod server;
+//! The server itself is the `netloop-http` crate (`crates/netloop-http/`),
+//! which the tests, the fuzz targets and the tokio peer use too:
+//! `framing.rs` finds request boundaries around `httparse`, `respond.rs`
+//! writes the responses, `server.rs` is the netloop handler, `date.rs`
+//! formats the `Date` header, `args.rs` reads the command line. This file
+//! starts the reactors and handles signals.
 
 use std::io;
 use std::net::SocketAddr;
@@ -34,7 +31,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use netloop::{ListenOptions, ServerBuilder, ServerHandle};
-use server::{Config, HttpConn, HttpState};
+use netloop_http::args;
+use netloop_http::server::{self, Config, HttpConn, HttpState};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 

@@ -1,13 +1,11 @@
 //! cargo-fuzz target: the HTTP example's request framing
-//! (examples/http/framing.rs) on HTTP-shaped input, whole and split into
+//! (`netloop_http::framing`) on HTTP-shaped input, whole and split into
 //! reads (decoder and checks in fuzz/common/http_framing_ops.rs).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
-#[allow(dead_code)]
-#[path = "../../examples/http/framing.rs"]
-mod framing;
+use netloop_http::framing;
 #[path = "../common/http_framing_ops.rs"]
 mod http_framing_ops;
 

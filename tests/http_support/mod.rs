@@ -1,14 +1,8 @@
-//! The HTTP example's server started in a test (its handler wrapped in the
-//! harness's `Recorder`), and a small blocking HTTP/1.1 client.
-//!
-//! A test file declares this module with `#[macro_use]` first, then the
-//! example's modules at its root with `http_example_modules!` (from
-//! modules.rs; the example refers to them as `crate::framing` and so on;
-//! see tests/http_keepalive.rs).
+//! The HTTP example's server (`netloop_http::server`) started in a test
+//! (its handler wrapped in the harness's `Recorder`), and a small blocking
+//! HTTP/1.1 client. A test file declares it next to `common` and
+//! `example_server` (see tests/http_keepalive.rs).
 #![allow(dead_code)]
-
-#[macro_use]
-mod modules;
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -18,7 +12,7 @@ use netloop::ListenOptions;
 
 use crate::common::{self, Recorder};
 use crate::example_server::{self, Running};
-use crate::server::{Config, HttpConn, HttpState, Stats, refresh_date_every_second};
+use netloop_http::server::{Config, HttpConn, HttpState, Stats, refresh_date_every_second};
 
 /// Starts the HTTP server with `config` on 127.0.0.1 (port 0).
 pub fn start(config: Config) -> Running<HttpState> {

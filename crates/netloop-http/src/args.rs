@@ -1,5 +1,6 @@
 //! The command line of the HTTP servers (the netloop example and its tokio
-//! peer): `[ADDR | --addr ADDR] [--threads N]`, in any order.
+//! peer, `benches/servers/http_tokio.rs`): `[ADDR | --addr ADDR] [--threads
+//! N]`, in any order.
 
 use std::io;
 use std::net::SocketAddr;

@@ -27,8 +27,8 @@
 //! [`Limits::max_request`] bytes are buffered, so a server using this module
 //! never buffers more than that per connection.
 //!
-//! Fuzzing and property tests include this file with `#[path]` (it needs
-//! only `httparse`) and check, for any input: no panic; `Complete { len }`
+//! The fuzz targets (`fuzz/`, and their stable harness
+//! `tests/fuzz_http_framing.rs`) and the property tests check, for any input: no panic; `Complete { len }`
 //! has `0 < len <= input.len()` and `len <= max_request()`; `Partial` and
 //! `HeadOnly` only below `max_request()` bytes; and feeding the same bytes in any split
 //! gives the same requests and the same final error
