@@ -1,15 +1,12 @@
 //! The HTTP example's request framing, fuzzed on stable Rust with
 //! HTTP-shaped input (tokens of methods, headers, good and bad lengths,
 //! chunk framing; the decoder and checks of the cargo-fuzz target
-//! `fuzz/fuzz_targets/http_framing.rs`): parsing never panics, gives the
+//! `fuzz/fuzz_targets/http_framing.rs`, from `fuzz_ops::http_framing`): parsing never panics, gives the
 //! same requests and error however the stream is split into reads, and
 //! never buffers the request limit. (tests/http_framing_props.rs checks
 //! valid streams and raw bytes.) PROPTEST_CASES sets how many inputs run.
 
-use netloop_http::framing;
-#[path = "../fuzz/common/http_framing_ops.rs"]
-mod http_framing_ops;
-
+use fuzz_ops::http_framing;
 use proptest::prelude::*;
 
 fn config() -> ProptestConfig {
@@ -25,8 +22,8 @@ proptest! {
 
     #[test]
     fn framing_is_split_independent_on_http_shaped_input(input in proptest::collection::vec(any::<u8>(), 0..200)) {
-        let (stream, cuts) = http_framing_ops::decode(&input);
-        http_framing_ops::check(&stream, &cuts);
+        let (stream, cuts) = http_framing::decode(&input);
+        http_framing::check(&stream, &cuts);
     }
 }
 
@@ -46,7 +43,7 @@ fn framing_replays_known_inputs_and_the_fuzz_corpus() {
     ];
     for line in lines {
         for cut in 0..=line.len() {
-            http_framing_ops::check(line, &[cut]);
+            http_framing::check(line, &[cut]);
         }
     }
     let mut inputs = vec![vec![0u8, 0, 0, 0, 0, 8]];
@@ -54,7 +51,7 @@ fn framing_replays_known_inputs_and_the_fuzz_corpus() {
         inputs.extend(dir.filter_map(|e| std::fs::read(e.ok()?.path()).ok()));
     }
     for input in inputs {
-        let (stream, cuts) = http_framing_ops::decode(&input);
-        http_framing_ops::check(&stream, &cuts);
+        let (stream, cuts) = http_framing::decode(&input);
+        http_framing::check(&stream, &cuts);
     }
 }

@@ -1,12 +1,10 @@
 //! The send buffer, fuzzed on stable Rust: random byte strings decoded into
 //! operation sequences (the same decoder and checks as the cargo-fuzz
-//! target `fuzz/fuzz_targets/send_buf.rs`) never make `SendBuf` diverge
+//! target `fuzz/fuzz_targets/send_buf.rs`, from `fuzz_ops::send_buf`) never make `SendBuf` diverge
 //! from a plain byte queue. PROPTEST_CASES sets how many inputs run
 //! (default 1,000, a few seconds).
 
-#[path = "../fuzz/common/send_buf_ops.rs"]
-mod send_buf_ops;
-
+use fuzz_ops::send_buf;
 use proptest::prelude::*;
 
 fn config() -> ProptestConfig {
@@ -22,7 +20,7 @@ proptest! {
 
     #[test]
     fn send_buf_matches_a_plain_byte_queue(input in proptest::collection::vec(any::<u8>(), 0..600)) {
-        send_buf_ops::run(&send_buf_ops::decode(&input));
+        send_buf::run(&send_buf::decode(&input));
     }
 }
 
@@ -40,6 +38,6 @@ fn send_buf_replays_known_inputs() {
         inputs.extend(dir.filter_map(|e| std::fs::read(e.ok()?.path()).ok()));
     }
     for input in inputs {
-        send_buf_ops::run(&send_buf_ops::decode(&input));
+        send_buf::run(&send_buf::decode(&input));
     }
 }

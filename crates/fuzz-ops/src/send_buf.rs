@@ -1,15 +1,15 @@
-//! Operation sequences on `netloop::SendBuf`, checked against a plain byte
-//! queue. Shared by the cargo-fuzz target (`fuzz/fuzz_targets/send_buf.rs`)
-//! and the stable harness that runs in CI (`tests/fuzz_send_buf.rs`): both
-//! turn arbitrary bytes into operations with [`decode`] and run them with
-//! [`run`], which panics on the first divergence.
+//! Operation sequences on the send queue (`netloop::internals::SendBuf`),
+//! checked against a plain byte queue. Shared by the cargo-fuzz target
+//! (`fuzz/fuzz_targets/send_buf.rs`) and the stable harness that runs in CI
+//! (`tests/fuzz_send_buf.rs`): both turn arbitrary bytes into operations
+//! with [`decode`] and run them with [`run`], which panics on the first
+//! divergence.
 //!
 //! Checked after every operation: the length; the shape of the gathered
 //! iovecs (none empty, at most the count asked, each starting where the
 //! model says); that an empty queue holds no memory. Every byte is compared
 //! with the model as a write takes it out, and at the end everything left
 //! is written out and compared.
-#![allow(dead_code)]
 
 use std::collections::VecDeque;
 use std::io::IoSlice;
@@ -30,12 +30,22 @@ pub enum Op {
     /// `push_bytes` of a fresh `Bytes` of this many bytes.
     PushBytes(usize),
     /// `push_bytes` of a `Bytes` sliced out of a larger one (an offset view).
-    PushSliced { len: usize, cut: usize },
+    PushSliced {
+        /// Bytes pushed.
+        len: usize,
+        /// Bytes before them in the `Bytes` they are sliced out of.
+        cut: usize,
+    },
     /// `advance` by this share (in 1/65535ths) of the queued length.
     Advance(u16),
     /// A partial write: gather up to `iovecs` slices, the "kernel" takes
     /// this share (in 1/65535ths) of what they offer, then `advance`.
-    Write { iovecs: usize, share: u16 },
+    Write {
+        /// Most slices gathered (1 to 64).
+        iovecs: usize,
+        /// The share of what they offer that is written.
+        share: u16,
+    },
     /// `clear`.
     Clear,
 }

@@ -1,7 +1,7 @@
 //! Fuzz input for the HTTP example's request framing
-//! (`examples/http/framing.rs`, included by the caller as `framing`).
-//! Shared by the cargo-fuzz target (`fuzz/fuzz_targets/http_framing.rs`)
-//! and the stable harness (`tests/fuzz_http_framing.rs`).
+//! (`netloop_http::framing`). Shared by the cargo-fuzz target
+//! (`fuzz/fuzz_targets/http_framing.rs`) and the stable harness
+//! (`tests/fuzz_http_framing.rs`).
 //!
 //! [`decode`] builds an HTTP-shaped stream from the input: each byte below
 //! 0x80 picks a token (methods, versions, headers with good and bad values,
@@ -14,9 +14,8 @@
 //! ways give the same requests and the same error; a complete request
 //! uses between 1 byte and the request limit; and a partial request never
 //! leaves the limit or more buffered.
-#![allow(dead_code)]
 
-use super::framing::{self, Body, FrameError, Limits, Parse};
+use netloop_http::framing::{self, Body, FrameError, Limits, Parse};
 
 const TOKENS: &[&[u8]] = &[
     b"GET ",
