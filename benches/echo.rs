@@ -1,7 +1,8 @@
 //! Echo servers side by side: netloop, tokio (current_thread runtime, a
 //! task per connection) and a bare hand-written mio loop (the floor), all
 //! driven by the same netloop load generator on the bench thread while the
-//! server runs on its own thread.
+//! server runs on its own thread (all from the bench-support crate,
+//! crates/bench-support).
 //!
 //! Groups (one iteration = one message echoed, or one connection served):
 //! - `pingpong_1`, `pingpong_100`, `pingpong_1000`: 64-byte round trips;
@@ -13,15 +14,12 @@
 //! CPU and syscalls per message, instructions per message and idle memory
 //! come from the scripts under `scripts/` (see BENCHMARKS.md).
 
-mod support;
-
 use std::time::Duration;
 
+use bench_support::Contender;
+use bench_support::loadgen::{Client, Spec};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
-
-use support::Contender;
-use support::loadgen::{Client, Spec};
 
 fn stream_group(c: &mut Criterion, name: &str, spec: Spec, throughput: Throughput) {
     let mut group = c.benchmark_group(name);

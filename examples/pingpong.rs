@@ -20,16 +20,16 @@
 //! ```text
 //! pingpong --addr 127.0.0.1:7000 --conns 100 --size 64 --depth 1 --duration 5
 //! ```
-
-#[path = "../benches/support/mod.rs"]
-mod support;
+//!
+//! The client itself is `bench_support::loadgen` (crates/bench-support),
+//! which the criterion benches use too.
 
 use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use support::loadgen::{Client, Spec};
-use support::procfs;
+use bench_support::loadgen::{Client, Spec};
+use bench_support::procfs;
 
 /// What the command line asked for.
 struct Args {

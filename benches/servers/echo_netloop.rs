@@ -9,13 +9,10 @@
 //! as the contender `netloop_delayN`). For a plain echo server with logging,
 //! see the `echo` example.
 
-#[path = "../support/mod.rs"]
-mod support;
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use support::{Args, netloop_echo};
+use bench_support::{Args, netloop_echo};
 
 fn main() -> std::io::Result<()> {
     let args = Args::from_env();

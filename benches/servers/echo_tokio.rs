@@ -8,18 +8,15 @@
 //! buffer held while idle). `--exit-when-idle`: exit once the last connection closed (after at
 //! least one), so a profiler wrapping the process can write its results.
 
-#[path = "../support/mod.rs"]
-mod support;
-
 use std::net::SocketAddr;
 
-use support::{Args, tokio_echo};
+use bench_support::{Args, tokio_echo};
 
 fn main() -> std::io::Result<()> {
     let args = Args::from_env();
     let addr: SocketAddr = args.get("--addr", SocketAddr::from(([127, 0, 0, 1], 7000)));
-    let buf: usize = args.get("--buf", support::READ_BUF);
-    let listener = support::listener(addr)?;
+    let buf: usize = args.get("--buf", bench_support::READ_BUF);
+    let listener = bench_support::listener(addr)?;
     let buf = (buf > 0).then_some(buf);
     let exit_when_idle = args.flag("--exit-when-idle");
     tokio_echo::run(listener, buf, exit_when_idle, None, Default::default())

@@ -20,15 +20,12 @@
 //! tokio runs with `--buf 1024` (a task owns a 1 KiB buffer, the usual
 //! shape) or `--buf 0` (no buffer held while idle).
 
-#[path = "../support/mod.rs"]
-mod support;
-
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use support::{Args, procfs, tokio_echo};
+use bench_support::{Args, procfs, tokio_echo};
 
 fn main() -> io::Result<()> {
     let args = Args::from_env();
@@ -67,7 +64,7 @@ fn server(args: &Args, addr: SocketAddr, conns: usize) -> io::Result<()> {
         }
         "tokio" => {
             let count = Arc::new(tokio_echo::Count::default());
-            let listener = support::listener(addr)?;
+            let listener = bench_support::listener(addr)?;
             let thread_count = count.clone();
             std::thread::spawn(move || {
                 let buf = (buf > 0).then_some(buf);
@@ -119,7 +116,7 @@ fn server(args: &Args, addr: SocketAddr, conns: usize) -> io::Result<()> {
 fn spawn_netloop(addr: SocketAddr) -> io::Result<netloop::ReactorHandle> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let ran = support::netloop_echo::run(addr, false, Duration::ZERO, |_, reactor| {
+        let ran = bench_support::netloop_echo::run(addr, false, Duration::ZERO, |_, reactor| {
             let _ = tx.send(reactor.handle());
         });
         if let Err(e) = ran {

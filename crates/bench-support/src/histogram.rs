@@ -9,6 +9,7 @@ const SUB: u64 = 1 << SUB_BITS;
 /// Buckets for every `u64` nanosecond value.
 const BUCKETS: usize = ((64 - SUB_BITS as usize) << SUB_BITS) + 2 * SUB as usize;
 
+/// Latency samples, in buckets (see the module docs).
 pub struct Histogram {
     counts: Box<[u64; BUCKETS]>,
     total: u64,
@@ -45,6 +46,7 @@ fn bucket_floor(b: usize) -> u64 {
 }
 
 impl Histogram {
+    /// Records one sample.
     pub fn record(&mut self, d: Duration) {
         self.record_n(d, 1);
     }
@@ -64,10 +66,12 @@ impl Histogram {
         self.total += n;
     }
 
+    /// Samples recorded.
     pub fn count(&self) -> u64 {
         self.total
     }
 
+    /// Forgets every sample.
     pub fn clear(&mut self) {
         self.counts.fill(0);
         self.total = 0;

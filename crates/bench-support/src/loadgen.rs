@@ -13,13 +13,16 @@ use std::time::{Duration, Instant};
 use netloop::bytes::BytesMut;
 use netloop::{CloseReason, ConnectOptions, Ctx, Handler, Reactor, TimerId};
 
-use super::histogram::Histogram;
+use crate::histogram::Histogram;
 
 /// What the connections do.
 #[derive(Clone, Copy, Debug)]
 pub struct Spec {
+    /// Connections opened.
     pub conns: usize,
+    /// Bytes per message.
     pub size: usize,
+    /// Messages in flight per connection (1: ping-pong).
     pub depth: usize,
     /// Messages per connection before it closes (`None`: until stopped).
     pub per_conn: Option<u64>,
@@ -37,10 +40,13 @@ pub struct Stats {
     pub clock: TurnNanos,
     /// Echoes received in full.
     pub completed: u64,
+    /// Round-trip times of the echoes received while `record` is on.
     pub latency: Histogram,
     /// Record latencies (off during warm-up).
     pub record: bool,
+    /// Connections opened so far.
     pub opened: usize,
+    /// Connections closed so far.
     pub closed: usize,
     /// Connections that ended with anything but a clean close.
     pub failed: usize,
@@ -323,6 +329,7 @@ impl Handler<Stats> for Churner {
 
 /// A client reactor with its connections.
 pub struct Client {
+    /// The reactor, run turn by turn on the caller's thread.
     pub reactor: Reactor<Stats>,
     conns: usize,
 }
@@ -364,6 +371,7 @@ impl Client {
         })
     }
 
+    /// The counters (and the `record` switch).
     pub fn stats(&mut self) -> &mut Stats {
         self.reactor.shared()
     }

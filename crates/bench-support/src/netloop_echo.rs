@@ -10,7 +10,7 @@ use netloop::bytes::BytesMut;
 use netloop::handler::Echo;
 use netloop::{Ctx, Handler, ListenOptions, Reactor};
 
-use super::Running;
+use crate::Running;
 
 /// Runs an echo server on this thread: until stopped through a handle, or
 /// (with `exit_when_idle`) until the last connection closed after at least

@@ -1,8 +1,9 @@
-//! Code shared by the criterion benches (`benches/echo.rs`), the bench
-//! programs under `benches/servers/` and `examples/pingpong.rs` (which
-//! include this directory with `#[path]`):
-//! the three echo servers compared side by side, the netloop load generator,
-//! a latency histogram and readers of `/proc`.
+//! netloop's benchmark code, shared by the criterion benches
+//! (`benches/echo.rs`), the bench programs under `benches/servers/` and the
+//! load generator `examples/pingpong.rs`: the three echo servers compared
+//! side by side ([`netloop_echo`], [`tokio_echo`], [`mio_echo`]), the
+//! netloop load generator ([`loadgen`]), a latency histogram
+//! ([`histogram`]) and readers of `/proc` ([`procfs`]). Not published.
 //!
 //! Every contender gets identical settings: a listener from [`listener`]
 //! (or netloop's `ListenOptions::default()`, which sets the same options):
@@ -15,8 +16,7 @@
 //! and mio keep per connection; a tokio task keeps it in its buffer and
 //! waits in `write_all`.
 
-// Each program uses a different part of this directory.
-#![allow(dead_code)]
+#![warn(missing_docs)]
 
 pub mod histogram;
 pub mod loadgen;
@@ -49,6 +49,7 @@ pub fn listener(addr: SocketAddr) -> io::Result<TcpListener> {
 /// The contenders.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Contender {
+    /// netloop's `Echo` handler on a `Reactor`, default options.
     Netloop,
     /// tokio, current_thread runtime, a task per connection, each with its
     /// own 64 KiB buffer (allocated, not zeroed, when the task starts).
@@ -58,8 +59,10 @@ pub enum Contender {
 }
 
 impl Contender {
+    /// Every contender, in the order the benches run them.
     pub const ALL: [Contender; 3] = [Contender::Netloop, Contender::Tokio, Contender::Mio];
 
+    /// The contender's name in bench ids and output.
     pub fn name(self) -> &'static str {
         match self {
             Contender::Netloop => "netloop",
@@ -80,12 +83,15 @@ impl Contender {
 
 /// An echo server running on its own thread; stopped when dropped.
 pub struct Running {
+    /// Where it listens.
     pub addr: SocketAddr,
     stop: Option<Box<dyn FnOnce() + Send>>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Running {
+    /// A server on `thread`, listening on `addr`; `stop` makes the thread
+    /// end (dropping the value calls it, then joins the thread).
     pub fn new(addr: SocketAddr, stop: Box<dyn FnOnce() + Send>, thread: JoinHandle<()>) -> Self {
         Running {
             addr,
@@ -110,6 +116,7 @@ impl Drop for Running {
 pub struct Args(Vec<String>);
 
 impl Args {
+    /// The program's arguments.
     pub fn from_env() -> Args {
         Args(std::env::args().skip(1).collect())
     }

@@ -23,7 +23,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 
-use super::{READ_BUF, Running};
+use crate::{READ_BUF, Running};
 
 /// Connections open (readable from other threads).
 #[derive(Default)]
@@ -35,6 +35,7 @@ pub struct Count {
 }
 
 impl Count {
+    /// Connections open now.
     pub fn open(&self) -> usize {
         self.open.load(Ordering::SeqCst)
     }
@@ -151,7 +152,7 @@ async fn echo_without_buffer(mut stream: TcpStream) -> io::Result<()> {
 
 /// Runs the server on a new thread, on 127.0.0.1 (any port).
 pub fn spawn(buf_size: Option<usize>) -> io::Result<Running> {
-    let listener = super::listener(SocketAddr::from(([127, 0, 0, 1], 0)))?;
+    let listener = crate::listener(SocketAddr::from(([127, 0, 0, 1], 0)))?;
     let addr = listener.local_addr()?;
     let (tx, rx) = tokio::sync::oneshot::channel();
     let thread = std::thread::spawn(move || {

@@ -16,7 +16,7 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
-use super::{READ_BUF, Running};
+use crate::{READ_BUF, Running};
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
@@ -50,6 +50,7 @@ pub struct Stopper {
 }
 
 impl Stopper {
+    /// Makes the loop return.
     pub fn stop(&self) {
         self.stop.store(true, Ordering::SeqCst);
         let _ = self.waker.wake();
@@ -57,6 +58,8 @@ impl Stopper {
 }
 
 impl Server {
+    /// A loop serving `listener` (non-blocking, as [`crate::listener`]
+    /// makes it), and its stop switch.
     pub fn new(listener: std::net::TcpListener) -> io::Result<(Server, Stopper)> {
         let poll = Poll::new()?;
         let mut listener = TcpListener::from_std(listener);
@@ -196,7 +199,7 @@ fn flush(conn: &mut Conn) -> bool {
 
 /// Runs the server on a new thread, on 127.0.0.1 (any port).
 pub fn spawn() -> io::Result<Running> {
-    let listener = super::listener(SocketAddr::from(([127, 0, 0, 1], 0)))?;
+    let listener = crate::listener(SocketAddr::from(([127, 0, 0, 1], 0)))?;
     let addr = listener.local_addr()?;
     let (mut server, stopper) = Server::new(listener)?;
     let thread = std::thread::spawn(move || {
