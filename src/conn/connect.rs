@@ -14,7 +14,6 @@ use mio::net::TcpStream;
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
 use crate::conn::options::ConnOptions;
-use crate::conn::{Intent, Origin};
 pub use crate::error::ConnectErrorKind;
 
 /// A failed connect: the classification and the underlying error.
@@ -167,9 +166,9 @@ pub(crate) struct Outbound {
     pub(crate) opts: ConnectOptions,
     /// Failed attempts in a row (reset once connected).
     pub(crate) attempt: u32,
-    /// A close, shutdown or lingering close asked for while connecting with
-    /// bytes queued: applied once connected, after those bytes.
-    pub(crate) parked: Option<Intent>,
+    /// No reconnect after this attempt: the handler ended the connection
+    /// on purpose, or called `stop_reconnecting`.
+    pub(crate) stop: bool,
     /// Attempts that ended with a reconnect to follow: handler timers set
     /// during an earlier attempt carry its number and do not fire.
     pub(crate) epoch: u32,
@@ -187,12 +186,6 @@ impl Outbound {
             let _ = waiter.try_send(outcome);
         }
     }
-}
-
-/// Whether a close, shutdown or lingering close waits for the connect to
-/// complete: the write side is closing, so further sends are refused.
-pub(crate) fn close_parked(origin: &Origin) -> bool {
-    matches!(origin, Origin::Outbound(Some(o)) if o.parked.is_some())
 }
 
 /// Creates a non-blocking socket for `addr` with the options applied.

@@ -1,11 +1,13 @@
-//! Connections: the per-connection record, its lifecycle states and the
-//! decisions that need only the connection. Nothing here imports the loop
+//! Connections: the per-connection record, its lifecycle and the decisions
+//! that need only the connection. Nothing here imports the loop
 //! (`reactor`): the loop owns the slab, the poller, the clock, the timers
-//! and the callbacks, and carries out the transitions (`reactor::lifecycle`,
-//! `reactor::reading`, `reactor::writing`, `reactor::conn_timers`,
-//! `reactor::connector`).
+//! and the callbacks, and carries out what the connection's transitions
+//! return (`reactor::steps`, `reactor::reading`, `reactor::writing`,
+//! `reactor::conn_timers`, `reactor::connector`).
 //!
-//! - [`state`]: the lifecycle enum and its diagram;
+//! - [`lifecycle`]: the phases with their data, every transition, and
+//!   what each asks of the loop;
+//! - [`state`]: the public view of the phase ([`ConnState`]);
 //! - [`read`]: what to read next and where the bytes go;
 //! - [`write`]: what a send may do (state, cap, overflow policy);
 //! - [`send_buf`]: the queue itself;
@@ -15,6 +17,7 @@
 
 pub(crate) mod close;
 pub(crate) mod connect;
+pub(crate) mod lifecycle;
 pub(crate) mod options;
 pub(crate) mod read;
 pub(crate) mod send_buf;
@@ -30,11 +33,13 @@ use crate::conn::connect::Outbound;
 use crate::timer::{Tick, TimerId};
 use crate::token::{ConnId, ListenerId};
 use close::CloseReason;
+use lifecycle::Phase;
 use options::ConnOptions;
 use send_buf::SendBuf;
 use state::ConnState;
 
-/// Bit flags of a connection. Readiness bits are set by events and cleared
+/// Bit flags of a connection: readiness and scheduling only (where it is in
+/// its life is its [`Phase`]). Readiness bits are set by events and cleared
 /// only when an operation proves the socket drained (edge-triggered).
 #[derive(Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Flags(u16);
@@ -65,12 +70,8 @@ impl Flags {
     pub(crate) const NOTIFY_DRAIN: Flags = Flags(1 << 10);
     /// `on_shutdown` is due.
     pub(crate) const NOTIFY_SHUTDOWN: Flags = Flags(1 << 11);
-    /// The peer's FIN was read.
-    pub(crate) const EOF_SEEN: Flags = Flags(1 << 12);
-    /// Stop reconnecting after this connection (closed on purpose).
-    pub(crate) const NO_RECONNECT: Flags = Flags(1 << 14);
     /// An event reported EPOLLERR.
-    pub(crate) const ERROR_SEEN: Flags = Flags(1 << 15);
+    pub(crate) const ERROR_SEEN: Flags = Flags(1 << 12);
 
     pub(crate) const NOTIFICATIONS: Flags =
         Flags(Flags::NOTIFY_HIGH.0 | Flags::NOTIFY_DRAIN.0 | Flags::NOTIFY_SHUTDOWN.0);
@@ -105,16 +106,16 @@ impl Flags {
 
 /// A state change requested from a callback or a handle, applied by the loop
 /// once no callback of this connection is running.
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Intent {
     ShutdownWrite,
     Close(CloseReason),
-    /// Lingering close with this deadline, in ms from now.
-    Linger(u32),
+    /// Lingering close with this patience.
+    Linger(Patience),
     Abort(CloseReason),
     /// A send or registration failed with this OS error (errno); classify
-    /// and close.
-    Fail(i32),
+    /// and close. (Sixteen bits keep the record small; Linux's are below 200.)
+    Fail(u16),
 }
 
 impl Intent {
@@ -206,15 +207,12 @@ pub(crate) struct Conn<H> {
     /// `stream`'s descriptor, kept at hand: the reads and sends of every
     /// message use it, and asking mio for it is a call each time.
     pub(crate) fd: RawFd,
-    pub(crate) state: ConnState,
+    /// Where it is in its life; changed only by the transitions in
+    /// [`lifecycle`].
+    phase: Phase,
     pub(crate) flags: Flags,
     /// The strongest state change requested and not yet applied.
     pub(crate) pending: Option<Intent>,
-    /// Reason reported when a graceful close in progress completes.
-    pub(crate) closing_reason: CloseReason,
-    /// The lingering close's patience: how long the flush may make no
-    /// progress, and how long the peer's FIN may take after ours.
-    pub(crate) linger: Patience,
     /// Input the handler left unconsumed. Empty (no allocation) otherwise:
     /// reads go through the reactor's shared scratch buffer.
     pub(crate) input: BytesMut,
@@ -249,11 +247,9 @@ impl<H> Conn<H> {
             id,
             fd: stream.as_raw_fd(),
             stream,
-            state,
+            phase: Phase::starting(state),
             flags: Flags::default(),
             pending: None,
-            closing_reason: CloseReason::Local,
-            linger: Patience::default(),
             input: BytesMut::new(),
             send: SendBuf::new(),
             marks: Marks::new(opts.high_water, opts.low_water, opts.max_send_queue),
@@ -281,24 +277,14 @@ impl<H> Conn<H> {
         }
     }
 
-    /// The handler is ending the connection (close, shutdown, linger): an
-    /// outbound connection with a reconnect policy is not reconnected,
-    /// unless the peer closed first (then the handler only completes the
-    /// peer's close, as the default `on_eof` does).
-    pub(crate) fn ended_on_purpose(&mut self) {
-        if !self.flags.has(Flags::EOF_SEEN) {
-            self.flags.insert(Flags::NO_RECONNECT);
-        }
-    }
-
     /// The state as the handler sees it: a close, shutdown or abort asked
     /// for in a running callback shows at once, though the loop applies it
     /// only after the callback returns.
     pub(crate) fn visible_state(&self) -> ConnState {
         let Some(intent) = &self.pending else {
-            return self.state;
+            return self.state();
         };
-        match (intent, self.state) {
+        match (intent, self.state()) {
             (_, ConnState::Closed) => ConnState::Closed,
             (
                 Intent::ShutdownWrite,
@@ -349,6 +335,7 @@ mod tests {
         // A boxed handler is a fat pointer, as `Box<dyn Any>` is.
         let size = std::mem::size_of::<Conn<Box<dyn std::any::Any>>>() - stream_extra;
         assert!(size <= 224, "Conn is {size} bytes");
-        assert_eq!(std::mem::size_of::<Option<Intent>>(), 8);
+        assert_eq!(std::mem::size_of::<Option<Intent>>(), 4);
+        assert!(std::mem::size_of::<Phase>() <= 8);
     }
 }

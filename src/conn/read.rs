@@ -60,7 +60,7 @@ impl<H> Conn<H> {
     pub(crate) fn next_step(&mut self) -> Step {
         // The usual read: open, readable, nothing paused or held back.
         let held = Flags::READ_PAUSED | Flags::REDELIVER | Flags::INPUT_FULL;
-        if self.state == ConnState::Open
+        if self.state() == ConnState::Open
             && self.flags.masked(Flags::READABLE | held) == Flags::READABLE
         {
             return Step::Read(self.delivering_sink());
@@ -72,12 +72,12 @@ impl<H> Conn<H> {
         if self.flags.has(Flags::READ_PAUSED) {
             return Step::Stop;
         }
-        if self.flags.take(Flags::REDELIVER) && self.state.delivers_input() {
+        if self.flags.take(Flags::REDELIVER) && self.state().delivers_input() {
             return Step::Redeliver;
         }
-        let discard = self.state.discards_input();
+        let discard = self.state().discards_input();
         if !self.flags.has(Flags::READABLE)
-            || !(self.state.delivers_input() || discard)
+            || !(self.state().delivers_input() || discard)
             || self.flags.has(Flags::INPUT_FULL)
         {
             return Step::Stop;

@@ -1,32 +1,6 @@
-//! The connection lifecycle: its states and what they allow.
-//!
-//! ```text
-//!                  connect ok
-//!   Connecting ──────────────────► Open ◄──────────────── accept
-//!     │ fail / timeout               │
-//!     │          ┌───────────────────┼──────────────────┬─────────────────────┐
-//!     │      peer FIN         shutdown_write   close(), linger_close()   close_at_once,
-//!     │          ▼                   ▼                  │              idle, shutdown deadline
-//!     │     ReadClosed          WriteClosing            ▼                     ▼
-//!     │          │ close()           │ drained:   LingerFlushing          Closing
-//!     │          └─► LingerFlushing  │ SHUT_WR          │ drained: SHUT_WR    │ drained
-//!     │              (drained: done) ▼                  ▼                     │
-//!     │                         WriteClosed ─close()─► Lingering              │
-//!     │                              │ peer FIN         │ FIN: ok / deadline: RST
-//!     ▼                              ▼                  ▼                     ▼
-//!   Closed ◄────────────────────────────────────────────────────────────────────
-//!     ▲  abort(), peer RST, socket error, panic: from any state
-//!
-//!   With a reconnect policy, an end nobody asked for (a failed attempt,
-//!   the peer's close or reset, a timeout) leads to Reconnecting instead of
-//!   Closed, and after the backoff's delay back to Connecting, same id.
-//! ```
-//!
-//! The transitions are carried out by the loop (`reactor::lifecycle`), never
-//! inside a callback: callbacks record an [`Intent`](crate::conn::Intent)
-//! and the loop applies it after they return. Only its `close_now` enters
-//! `Closed`, and it alone calls `on_close`: that is how every connection
-//! gets exactly one `on_close`.
+//! The public view of where a connection is in its life ([`ConnState`]),
+//! and the small rules that follow from it. The phases themselves, with
+//! their data, the diagram and every transition are in `conn::lifecycle`.
 
 use std::io;
 use std::time::Duration;

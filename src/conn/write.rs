@@ -12,7 +12,6 @@ use std::io::{self};
 use bytes::Bytes;
 
 use crate::conn::close::CloseReason;
-use crate::conn::connect::close_parked;
 use crate::conn::options::OnOverflow;
 use crate::conn::state::ConnState;
 use crate::conn::{Conn, Intent};
@@ -37,12 +36,10 @@ impl Payload<'_> {
 /// A close, shutdown or abort asked for and not yet applied (in the same
 /// callback) already ends sending.
 pub(crate) fn check_send<H>(conn: &mut Conn<H>, len: usize) -> Result<()> {
-    if conn.state == ConnState::Reconnecting && conn.pending.is_none() {
+    if conn.state() == ConnState::Reconnecting && conn.pending.is_none() {
         return Err(Error::NotConnected);
     }
-    if !conn.visible_state().can_send()
-        || (conn.state == ConnState::Connecting && close_parked(&conn.origin))
-    {
+    if !conn.visible_state().can_send() || conn.close_parked() {
         return Err(Error::WriteClosed);
     }
     let queued = conn.send.len();
@@ -61,8 +58,10 @@ pub(crate) fn check_send<H>(conn: &mut Conn<H>, len: usize) -> Result<()> {
 }
 
 /// The errno of an error from a socket call (they all carry one).
-pub(crate) fn errno(e: &io::Error) -> i32 {
-    e.raw_os_error().unwrap_or(libc::EIO)
+pub(crate) fn errno(e: &io::Error) -> u16 {
+    e.raw_os_error()
+        .and_then(|n| u16::try_from(n).ok())
+        .unwrap_or(libc::EIO as u16)
 }
 
 pub(crate) fn is_retry(e: &io::Error) -> bool {

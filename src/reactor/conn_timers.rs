@@ -37,7 +37,10 @@ impl<S: 'static> Core<S> {
         let (Some(idle), None) = (conn.opts.idle_timeout, conn.idle_timer) else {
             return;
         };
-        if matches!(conn.state, ConnState::Connecting | ConnState::Reconnecting) {
+        if matches!(
+            conn.state(),
+            ConnState::Connecting | ConnState::Reconnecting
+        ) {
             return;
         }
         let deadline = conn.last_read.saturating_add(ceil_millis(idle));
@@ -84,7 +87,7 @@ impl<S: 'static> Core<S> {
         let Some(idle) = conn.opts.idle_timeout else {
             return;
         };
-        if !conn.state.delivers_input() || conn.flags.has(Flags::EOF_SEEN) {
+        if !conn.state().delivers_input() || conn.peer_fin_seen() {
             // No more input can come (or we are closing): nothing to time.
             return;
         }
@@ -118,10 +121,10 @@ impl<S: 'static> Core<S> {
         let Some(stall) = conn.opts.write_stall_timeout else {
             return;
         };
-        if conn.send.is_empty() || conn.state == ConnState::Closed {
+        if conn.send.is_empty() || conn.state() == ConnState::Closed {
             return;
         }
-        if conn.state == ConnState::Connecting {
+        if conn.state() == ConnState::Connecting {
             // The connect timeout bounds this; the stall clock starts once open.
             conn.last_write = now;
             return self.arm_stall_timer(slot);
@@ -130,14 +133,14 @@ impl<S: 'static> Core<S> {
         if now < conn.last_write.saturating_add(stall) {
             return self.arm_stall_timer(slot);
         }
-        if conn.state.flushes() {
+        if conn.state().flushes() {
             // Room may have freed up without an event: try once more.
             self.flush(state, slot);
         }
         let Some(conn) = conn_at!(self, slot) else {
             return;
         };
-        if conn.send.is_empty() || conn.state == ConnState::Closed {
+        if conn.send.is_empty() || conn.state() == ConnState::Closed {
             return;
         }
         if now < conn.last_write.saturating_add(stall) {
@@ -161,7 +164,8 @@ impl<S: 'static> Core<S> {
         let Some(conn) = conn_at!(self, slot) else {
             return;
         };
-        let deadline = self.clock.now().saturating_add(conn.linger.millis());
+        let patience = conn.linger_patience().unwrap_or(0);
+        let deadline = self.clock.now().saturating_add(patience);
         let timer = self
             .timers
             .insert(deadline, None, TimerTask::Deadline(conn.id));
@@ -174,7 +178,7 @@ impl<S: 'static> Core<S> {
             return;
         };
         conn.deadline_timer = None;
-        match conn.state {
+        match conn.state() {
             ConnState::Connecting => self.connect_timed_out(state, slot),
             ConnState::LingerFlushing => self.linger_flush_checked(state, slot),
             ConnState::Lingering => self.linger_expired(state, slot),

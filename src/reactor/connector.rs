@@ -40,7 +40,7 @@ impl<S: 'static> Core<S> {
             addr,
             opts,
             attempt: 0,
-            parked: None,
+            stop: false,
             epoch: 0,
             waiter,
         });

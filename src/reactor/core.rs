@@ -282,7 +282,7 @@ impl<S: 'static> Core<S> {
         let n = self.dead.len();
         let mut dead = std::mem::take(&mut self.dead);
         for slot in dead.drain(..) {
-            if matches!(self.entries.get(slot), Some(Entry::Conn(c)) if c.state == ConnState::Closed)
+            if matches!(self.entries.get(slot), Some(Entry::Conn(c)) if c.state() == ConnState::Closed)
             {
                 // Dropping the stream closes the fd, which also removes it
                 // from epoll (netloop never duplicates socket fds).
@@ -313,7 +313,7 @@ impl<S: 'static> Core<S> {
     pub(crate) fn conn_slots(&self) -> Vec<usize> {
         self.entries
             .iter()
-            .filter(|(_, e)| matches!(e, Entry::Conn(c) if c.state != ConnState::Closed))
+            .filter(|(_, e)| matches!(e, Entry::Conn(c) if c.state() != ConnState::Closed))
             .map(|(slot, _)| slot)
             .collect()
     }
@@ -365,7 +365,7 @@ impl<S: 'static> Core<S> {
     pub(crate) fn request(&mut self, id: ConnId, intent: crate::conn::Intent) -> Result<()> {
         let slot = self.slot_of(id)?;
         let conn = self.conn_mut(slot).ok_or(Error::NoSuchConn)?;
-        if conn.state == ConnState::Closed {
+        if conn.state() == ConnState::Closed {
             return Err(Error::NoSuchConn);
         }
         conn.request(intent);
@@ -441,7 +441,7 @@ impl<S: 'static> Core<S> {
             None => return,
         };
         conn.flags.remove(Flags::QUEUED);
-        match conn.state {
+        match conn.state() {
             ConnState::Closed => return,
             ConnState::Connecting => return self.process_connecting(state, slot),
             // Between attempts: no socket to serve (events of the last one
@@ -456,7 +456,7 @@ impl<S: 'static> Core<S> {
             };
             conn = c;
         }
-        if conn.flags.has(Flags::WRITABLE) && !conn.send.is_empty() && conn.state.flushes() {
+        if conn.flags.has(Flags::WRITABLE) && !conn.send.is_empty() && conn.state().flushes() {
             self.flush(state, slot);
             self.apply_pending(state, slot);
         }
@@ -481,7 +481,7 @@ impl<S: 'static> Core<S> {
         self.apply_pending(state, slot);
         if self
             .conn(slot)
-            .is_some_and(|c| c.state == ConnState::Connecting)
+            .is_some_and(|c| c.state() == ConnState::Connecting)
         {
             self.finish_connect(state, slot);
         }
@@ -496,13 +496,13 @@ impl<S: 'static> Core<S> {
         let Some(conn) = conn_at!(self, slot) else {
             return;
         };
-        if !conn.flags.take(Flags::ERROR_SEEN) || conn.state == ConnState::Closed {
+        if !conn.flags.take(Flags::ERROR_SEEN) || conn.state() == ConnState::Closed {
             return;
         }
         if conn.flags.has(Flags::READABLE)
             && !conn.flags.has(Flags::READ_PAUSED)
             && !conn.flags.has(Flags::INPUT_FULL)
-            && (conn.state.delivers_input() || conn.state.discards_input())
+            && (conn.state().delivers_input() || conn.state().discards_input())
         {
             // The read path will meet the error.
             return;
@@ -551,7 +551,7 @@ mod tests {
             )
             .unwrap();
         let old_key = core.conn(old_slot).unwrap().id.0;
-        core.conn_mut(old_slot).unwrap().state = ConnState::Closed;
+        let _ = core.conn_mut(old_slot).unwrap().enter_closed();
         core.bury(old_slot);
         core.free_dead();
         let (_c2, s2) = stream_pair();

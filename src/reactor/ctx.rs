@@ -19,7 +19,7 @@ use crate::conn::close::CloseReason;
 use crate::conn::connect::ConnectOptions;
 use crate::conn::options::ConnOptions;
 use crate::conn::state::ConnState;
-use crate::conn::{ConnStats, Flags, Intent, Origin};
+use crate::conn::{ConnStats, Flags, Intent, Origin, Patience};
 use crate::error::{Error, Result};
 use crate::metrics::MetricsSnapshot;
 use crate::reactor::core::{Core, Entry};
@@ -67,7 +67,7 @@ impl<S: 'static> Conns<'_, S> {
 /// Ids of the open connections of `core`.
 fn open_ids<S>(core: &Core<S>) -> impl Iterator<Item = ConnId> + '_ {
     core.entries.iter().filter_map(|(_, e)| match e {
-        Entry::Conn(c) if c.state != ConnState::Closed => Some(c.id),
+        Entry::Conn(c) if c.state() != ConnState::Closed => Some(c.id),
         _ => None,
     })
 }
@@ -588,7 +588,7 @@ impl<'a, S: 'static> Ctx<'a, S> {
     pub fn stop_reconnecting(&mut self) {
         if let Ok(slot) = self.rc.core.slot_of(self.id) {
             if let Some(c) = self.rc.core.conn_mut(slot) {
-                c.flags.insert(Flags::NO_RECONNECT);
+                c.stop_reconnecting();
             }
         }
     }
@@ -625,7 +625,9 @@ impl<S: 'static> ConnRef<'_, S> {
     pub fn linger_close(&mut self, timeout: Duration) -> Result<()> {
         self.core.request(
             self.id,
-            Intent::Linger(ceil_millis(timeout).min(u32::MAX as u64) as u32),
+            Intent::Linger(Patience::from_millis(
+                ceil_millis(timeout).min(u32::MAX as u64) as u32,
+            )),
         )
     }
 

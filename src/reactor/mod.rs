@@ -14,7 +14,8 @@
 //!
 //! - [`core`]: the slab, the ready queue, events and buffers;
 //! - [`listener`], [`connector`]: where connections come from;
-//! - [`lifecycle`]: a connection's transitions, and the one `close_now`;
+//! - [`steps`]: carries out what a connection's transitions return, and
+//!   the one `close_now`;
 //! - [`reading`], [`writing`]: the I/O paths and their callbacks;
 //! - [`conn_timers`], [`schedule`]: idle, stall and deadline timers, and
 //!   what every timer does (the queue itself is `crate::timer`);
@@ -32,11 +33,11 @@ pub(crate) mod ctx;
 pub(crate) mod dispatch;
 pub(crate) mod handle;
 pub mod handler;
-pub(crate) mod lifecycle;
 pub(crate) mod listener;
 pub(crate) mod reading;
 pub(crate) mod schedule;
 pub(crate) mod shutdown;
+pub(crate) mod steps;
 pub(crate) mod writing;
 
 use std::io;

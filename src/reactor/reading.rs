@@ -141,7 +141,7 @@ impl<S: 'static> Core<S> {
         let Some(conn) = self.conn_mut(slot) else {
             return;
         };
-        if conn.state == ConnState::Closed {
+        if conn.state() == ConnState::Closed {
             kept.clear();
             return self.recycle_input_buf(kept);
         }

@@ -111,7 +111,7 @@ impl<S: 'static> Core<S> {
             | TimerTask::Stall(id)
             | TimerTask::Deadline(id)
             | TimerTask::Reconnect(id) => {
-                matches!(entries.get(id.0.slot()), Some(Entry::Conn(c)) if c.id == *id && c.state != ConnState::Closed)
+                matches!(entries.get(id.0.slot()), Some(Entry::Conn(c)) if c.id == *id && c.state() != ConnState::Closed)
             }
             _ => true,
         });
@@ -126,7 +126,7 @@ impl<S: 'static> Core<S> {
     fn timer_owner(&self, conn: ConnId, epoch: u32) -> Option<usize> {
         let slot = self.slot_of(conn).ok()?;
         let c = self.conn(slot)?;
-        (c.state != ConnState::Closed && c.epoch() == epoch).then_some(slot)
+        (c.state() != ConnState::Closed && c.epoch() == epoch).then_some(slot)
     }
 
     fn on_conn_timer(&mut self, state: &mut S, conn: ConnId, f: fn(&mut Self, &mut S, usize)) {

@@ -57,8 +57,11 @@ impl<S: 'static> Core<S> {
                 continue;
             };
             let idle = conn.send.is_empty()
-                && !matches!(conn.state, ConnState::LingerFlushing | ConnState::Lingering);
-            if idle && conn.state != ConnState::Connecting {
+                && !matches!(
+                    conn.state(),
+                    ConnState::LingerFlushing | ConnState::Lingering
+                );
+            if idle && conn.state() != ConnState::Connecting {
                 conn.request(Intent::Close(CloseReason::Shutdown));
             } else {
                 conn.request(Intent::Abort(CloseReason::Shutdown));

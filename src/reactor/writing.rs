@@ -60,7 +60,7 @@ impl<S: 'static> Core<S> {
         };
         let len = data.as_slice().len();
         let direct = conn.send.is_empty()
-            && matches!(conn.state, ConnState::Open | ConnState::ReadClosed)
+            && matches!(conn.state(), ConnState::Open | ConnState::ReadClosed)
             && conn.pending.is_none()
             && len != 0
             && len <= conn.marks.cap();
@@ -98,7 +98,7 @@ impl<S: 'static> Core<S> {
         }
         let before = conn.send.len();
         let mut written = 0;
-        if before == 0 && conn.state != ConnState::Connecting {
+        if before == 0 && conn.state() != ConnState::Connecting {
             match sys::send(conn.fd, data.as_slice()) {
                 Ok(n) => written = n,
                 Err(e) => return self.send_failed(slot, data, e),
@@ -260,7 +260,7 @@ impl<S: 'static> Core<S> {
             }
         }
         if matches!(
-            conn.state,
+            conn.state(),
             ConnState::WriteClosing | ConnState::Closing | ConnState::LingerFlushing
         ) {
             self.write_side_flushed(state, slot);

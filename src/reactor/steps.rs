@@ -1,13 +1,12 @@
-//! The lifecycle's transitions, carried out by the loop, all in this file:
-//! one function per transition of [`ConnState`] (see its diagram in
-//! `conn::state`), from the handshake's outcome and the closes to the
-//! waits of a reconnecting connection, and `close_now`, the only way into
-//! `Closed` and the only caller of `on_close`. Transitions run between
-//! callbacks, never inside one: callbacks record an `Intent`, applied by
-//! `apply_pending` after they return.
+//! Carries out a connection's transitions: the connection decides
+//! (`conn::lifecycle` returns a [`Next`]); the loop runs the callbacks, arms
+//! and cancels the timers, talks to the poller and counts. Here too is
+//! `close_now`, the only way into `Closed` and the only caller of
+//! `on_close`. Transitions run between callbacks, never inside one:
+//! callbacks record an `Intent`, applied by `apply_pending` after they
+//! return.
 
 use std::io;
-use std::os::fd::AsRawFd;
 
 use mio::net::TcpStream;
 use socket2::SockRef;
@@ -16,8 +15,9 @@ use crate::conn::close::{CloseReason, Failure, LingerOutcome, classify};
 use crate::conn::connect::{
     ConnectError, ConnectErrorKind, begin_connect, jitter_sample, new_socket,
 };
-use crate::conn::state::{ConnState, linger_millis, pending_error_or};
-use crate::conn::{Flags, Intent, Origin, Patience};
+use crate::conn::lifecycle::{Next, Released};
+use crate::conn::state::ConnState;
+use crate::conn::{Flags, Intent, Origin};
 use crate::reactor::core::Core;
 use crate::reactor::schedule::TimerTask;
 use crate::sys;
@@ -40,7 +40,7 @@ impl<S: 'static> Core<S> {
             let Some(conn) = self.conn_mut(slot) else {
                 return;
             };
-            if conn.state == ConnState::Closed {
+            if conn.state() == ConnState::Closed {
                 conn.pending = None;
                 conn.flags.remove(Flags::NOTIFICATIONS);
                 return;
@@ -62,198 +62,76 @@ impl<S: 'static> Core<S> {
     }
 
     fn apply_intent(&mut self, state: &mut S, slot: usize, intent: Intent) {
-        if let Some(conn) = conn_at!(self, slot).filter(|c| c.state == ConnState::Reconnecting) {
-            // Between attempts any close verb is the last word.
-            conn.flags.insert(Flags::NO_RECONNECT);
-            let reason = match intent {
-                Intent::Abort(reason) | Intent::Close(reason) => reason,
-                _ => CloseReason::Local,
-            };
-            return self.close_now(state, slot, reason);
-        }
-        match intent {
-            Intent::ShutdownWrite => self.start_shutdown_write(state, slot),
-            Intent::Close(reason) => self.start_close(state, slot, reason),
-            Intent::Linger(ms) => self.start_linger(state, slot, ms, CloseReason::Lingered),
-            Intent::Abort(reason) => self.abort(state, slot, reason),
-            Intent::Fail(errno) => self.fail(state, slot, io::Error::from_raw_os_error(errno)),
-        }
-    }
-
-    /// Open/WriteClosing/WriteClosed/linger states → the peer's FIN was read.
-    pub(crate) fn peer_finished(&mut self, state: &mut S, slot: usize) {
-        let Some(conn) = self.conn_mut(slot) else {
+        let Some(conn) = conn_at!(self, slot) else {
             return;
         };
-        conn.flags.insert(Flags::EOF_SEEN);
-        conn.flags.remove(Flags::READABLE);
-        match conn.state {
-            ConnState::Open => {
-                conn.state = ConnState::ReadClosed;
+        if let Some(reason) = conn.ends_between_attempts(intent) {
+            return self.close_now(state, slot, reason);
+        }
+        let next = match intent {
+            Intent::ShutdownWrite => conn.start_shutdown_write(),
+            Intent::Close(reason) => conn.start_close(reason),
+            Intent::Linger(patience) => conn.start_linger(patience, CloseReason::Lingered),
+            Intent::Abort(reason) => return self.abort(state, slot, reason),
+            Intent::Fail(errno) => Next::Fail(io::Error::from_raw_os_error(errno.into())),
+        };
+        self.follow(state, slot, next);
+    }
+
+    /// Carries out what a transition of the connection in `slot` returned.
+    pub(crate) fn follow(&mut self, state: &mut S, slot: usize, next: Next) {
+        match next {
+            Next::Done => {}
+            Next::Close(reason) => self.close_now(state, slot, reason),
+            Next::Fail(e) => self.fail(state, slot, e),
+            Next::Flushed => self.write_side_flushed(state, slot),
+            Next::Eof => {
                 self.dispatch(state, slot, |h, ctx| h.on_eof(ctx));
             }
-            ConnState::WriteClosing => {
-                self.dispatch(state, slot, |h, ctx| h.on_eof(ctx));
-            }
-            ConnState::WriteClosed => {
+            Next::EofThenClose => {
                 self.dispatch(state, slot, |h, ctx| h.on_eof(ctx));
                 self.close_now(state, slot, CloseReason::PeerClosed);
             }
-            ConnState::Lingering => self.linger_completed(state, slot),
-            // LingerFlushing: completes once the flush is done.
-            _ => {}
+            Next::HalfClosed => {
+                self.dispatch(state, slot, |h, ctx| h.on_half_close(ctx));
+            }
+            Next::LingerFlush => {
+                self.arm_linger_deadline(slot);
+                if self
+                    .conn(slot)
+                    .is_some_and(|c| c.flags.has(Flags::READABLE))
+                {
+                    self.enqueue(slot);
+                }
+            }
+            Next::LingerWait => {
+                self.arm_linger_deadline(slot);
+                // Data may already wait in the kernel: go and discard it.
+                self.mark_readable(slot);
+            }
+            Next::LingerDone(reason) => self.linger_completed(state, slot, reason),
         }
     }
 
-    /// `shutdown_write()`: flush, then `SHUT_WR`.
-    fn start_shutdown_write(&mut self, state: &mut S, slot: usize) {
-        let Some(conn) = self.conn_mut(slot) else {
-            return;
-        };
-        conn.ended_on_purpose();
-        match conn.state {
-            ConnState::Open | ConnState::ReadClosed => conn.state = ConnState::WriteClosing,
-            // The FIN goes out after the handshake and what was queued.
-            ConnState::Connecting => return self.park_until_connected(slot, Intent::ShutdownWrite),
-            _ => return,
-        }
-        if conn.send.is_empty() {
-            self.write_side_flushed(state, slot);
-        }
-    }
-
-    /// `close()` (and the loop's own closes): flush, then close. A close
-    /// whose reason is the handler's (or a full input buffer) lingers, so
-    /// that input arriving meanwhile never turns the close into an RST; the
-    /// loop's own closes (idle timeout, shutdown deadline) and connections
-    /// without a `linger` option close once flushed.
-    fn start_close(&mut self, state: &mut S, slot: usize, reason: CloseReason) {
-        let Some(conn) = self.conn_mut(slot) else {
-            return;
-        };
-        if reason == CloseReason::Local {
-            conn.ended_on_purpose();
-        }
-        if conn.state == ConnState::Connecting {
-            if reason == CloseReason::Local && !conn.send.is_empty() {
-                // Bytes sent while connecting are delivered first.
-                return self.park_until_connected(slot, Intent::Close(reason));
-            }
-            // Nothing to deliver: the attempt is abandoned.
-            return self.close_now(state, slot, reason);
-        }
-        if conn.state.is_closing() {
-            return;
-        }
-        let reason = if reason == CloseReason::Local && conn.flags.has(Flags::EOF_SEEN) {
-            CloseReason::PeerClosed
-        } else {
-            reason
-        };
-        if let Some(ms) = linger_millis(reason, conn.opts.linger) {
-            return self.start_linger(state, slot, ms, reason);
-        }
-        conn.state = ConnState::Closing;
-        conn.closing_reason = reason;
-        if conn.send.is_empty() {
-            self.close_now(state, slot, reason);
-        }
-    }
-
-    /// Lingering close (`linger_close`, and `close()` by default): flush
-    /// while discarding input, `SHUT_WR`, discard until the peer's FIN, then
-    /// close with `reason`. The deadline, `ms`, bounds a flush that makes no
-    /// progress and then the wait for the peer's FIN; past it, RST.
-    fn start_linger(&mut self, state: &mut S, slot: usize, ms: u32, reason: CloseReason) {
-        let Some(conn) = self.conn_mut(slot) else {
-            return;
-        };
-        if reason == CloseReason::Lingered {
-            conn.ended_on_purpose();
-        }
-        match conn.state {
-            ConnState::Connecting if !conn.send.is_empty() => {
-                return self.park_until_connected(slot, Intent::Linger(ms));
-            }
-            ConnState::Connecting => return self.close_now(state, slot, CloseReason::Local),
-            ConnState::Closed | ConnState::LingerFlushing | ConnState::Lingering => return,
-            ConnState::WriteClosed => conn.state = ConnState::Lingering,
-            _ => conn.state = ConnState::LingerFlushing,
-        }
-        conn.linger = Patience::from_millis(ms);
-        conn.closing_reason = reason;
-        // Input the handler left is of no use any more, and input must be
-        // read (to be discarded) even if the handler had paused reading:
-        // unread input would turn the close into an RST.
-        conn.input.clear();
-        conn.flags
-            .remove(Flags::READ_PAUSED | Flags::INPUT_FULL | Flags::REDELIVER);
-        let readable = conn.flags.has(Flags::READABLE);
-        let eof = conn.flags.has(Flags::EOF_SEEN);
-        if conn.state == ConnState::Lingering {
-            if eof {
-                return self.linger_completed(state, slot);
-            }
-            self.arm_linger_deadline(slot);
-            // Data may already wait in the kernel: go and discard it.
-            return self.mark_readable(slot);
-        }
-        if conn.send.is_empty() {
-            return self.write_side_flushed(state, slot);
-        }
-        self.arm_linger_deadline(slot);
-        if readable {
-            self.enqueue(slot);
+    /// The peer's FIN was read.
+    pub(crate) fn peer_finished(&mut self, state: &mut S, slot: usize) {
+        if let Some(conn) = conn_at!(self, slot) {
+            let next = conn.peer_finished();
+            self.follow(state, slot, next);
         }
     }
 
     /// The queue drained in a state that was waiting for it.
     pub(crate) fn write_side_flushed(&mut self, state: &mut S, slot: usize) {
-        let Some(conn) = self.conn_mut(slot) else {
-            return;
-        };
-        match conn.state {
-            ConnState::WriteClosing => {
-                if conn.flags.has(Flags::EOF_SEEN) {
-                    // Both directions are done: closing sends our FIN.
-                    return self.close_now(state, slot, CloseReason::PeerClosed);
-                }
-                if let Err(e) = sys::shutdown_write(&conn.stream) {
-                    let e = pending_error_or(&conn.stream, e);
-                    return self.fail(state, slot, e);
-                }
-                conn.state = ConnState::WriteClosed;
-                self.dispatch(state, slot, |h, ctx| h.on_half_close(ctx));
-            }
-            ConnState::Closing => {
-                let reason = conn.closing_reason;
-                self.close_now(state, slot, reason);
-            }
-            ConnState::LingerFlushing => {
-                if conn.flags.has(Flags::EOF_SEEN) {
-                    // The peer's FIN is read, so nothing unread is left:
-                    // closing sends our FIN, never an RST.
-                    return self.linger_completed(state, slot);
-                }
-                if let Err(e) = sys::shutdown_write(&conn.stream) {
-                    let e = pending_error_or(&conn.stream, e);
-                    return self.fail(state, slot, e);
-                }
-                conn.state = ConnState::Lingering;
-                // The peer gets the whole deadline to answer our FIN.
-                self.arm_linger_deadline(slot);
-                self.mark_readable(slot);
-            }
-            _ => {}
+        if let Some(conn) = conn_at!(self, slot) {
+            let next = conn.write_side_flushed();
+            self.follow(state, slot, next);
         }
     }
 
     /// Lingering → the peer's FIN arrived in time.
-    fn linger_completed(&mut self, state: &mut S, slot: usize) {
+    fn linger_completed(&mut self, state: &mut S, slot: usize, reason: CloseReason) {
         self.cancel_deadline_timer(slot);
-        let Some(reason) = self.conn(slot).map(|c| c.closing_reason) else {
-            return;
-        };
         if reason == CloseReason::Lingered {
             self.dispatch(state, slot, |h, ctx| {
                 h.on_linger_close(ctx, LingerOutcome::Completed)
@@ -266,7 +144,7 @@ impl<S: 'static> Core<S> {
     pub(crate) fn linger_expired(&mut self, state: &mut S, slot: usize) {
         if self
             .conn(slot)
-            .is_some_and(|c| c.closing_reason == CloseReason::Lingered)
+            .is_some_and(|c| c.lingering_reason() == Some(CloseReason::Lingered))
         {
             self.dispatch(state, slot, |h, ctx| {
                 h.on_linger_close(ctx, LingerOutcome::TimedOut)
@@ -277,20 +155,9 @@ impl<S: 'static> Core<S> {
 
     /// Any state → Closed with RST (`SO_LINGER` 0, then close).
     pub(crate) fn abort(&mut self, state: &mut S, slot: usize, reason: CloseReason) {
-        let Some(conn) = self.conn_mut(slot) else {
-            return;
-        };
-        if conn.state == ConnState::Closed {
-            return;
+        if conn_at!(self, slot).is_some_and(|c| c.start_abort(reason)) {
+            self.close_now(state, slot, reason);
         }
-        if reason == CloseReason::Aborted {
-            conn.flags.insert(Flags::NO_RECONNECT);
-        }
-        if !matches!(conn.state, ConnState::Connecting | ConnState::Reconnecting) {
-            // Best effort: if it fails the close below is a plain one.
-            let _ = sys::set_abortive_close(&conn.stream);
-        }
-        self.close_now(state, slot, reason);
     }
 
     /// A read or send failed: classify the error and close.
@@ -298,7 +165,7 @@ impl<S: 'static> Core<S> {
         let Some(conn) = self.conn_mut(slot) else {
             return;
         };
-        if conn.state == ConnState::Connecting {
+        if conn.state() == ConnState::Connecting {
             return self.connect_failed(state, slot, err);
         }
         let reason = match classify(&err) {
@@ -339,45 +206,23 @@ impl<S: 'static> Core<S> {
         let Some(conn) = self.conn_mut(slot) else {
             return;
         };
-        if conn.state == ConnState::Closed {
+        if conn.state() == ConnState::Closed {
             return;
         }
-        // A callback that ran just before this close (on_linger_close,
-        // on_connect_error, on_keepalive_failure, ...) panicked, and the
-        // abort it asked for had no turn to run: report the panic and reset,
-        // as for a panic in any other callback.
-        let reason = if matches!(conn.pending, Some(Intent::Abort(CloseReason::Panicked))) {
-            if conn.state != ConnState::Connecting {
-                let _ = sys::set_abortive_close(&conn.stream);
-            }
-            CloseReason::Panicked
-        } else {
-            reason
-        };
+        let reason = conn.final_reason(reason);
         if self.reconnect_instead(state, slot, reason) {
             return;
         }
         let Some(conn) = self.conn_mut(slot) else {
             return;
         };
-        conn.state = ConnState::Closed;
-        conn.pending = None;
-        conn.send.clear();
-        let input = std::mem::take(&mut conn.input);
-        let timers = [
-            conn.idle_timer.take(),
-            conn.stall_timer.take(),
-            conn.deadline_timer.take(),
-        ];
+        let released = conn.enter_closed();
         let listener = match conn.origin {
             Origin::Accepted(l) => Some(l),
             Origin::Outbound(_) => None,
         };
         let id = conn.id;
-        for t in timers.into_iter().flatten() {
-            self.timers.cancel(t);
-        }
-        self.recycle_input_buf(input);
+        self.reclaim(released);
         self.live_conns -= 1;
         self.metrics.open.set(self.live_conns as u64);
         self.metrics.count_close(reason);
@@ -387,6 +232,15 @@ impl<S: 'static> Core<S> {
         }
         log::trace!("{id}: closed ({reason})");
         self.dispatch(state, slot, |h, ctx| h.on_close(ctx, reason));
+    }
+
+    /// Takes back what a connection released: its timers are cancelled and
+    /// its input buffer goes back to the pool.
+    fn reclaim(&mut self, released: Released) {
+        for t in released.timers.into_iter().flatten() {
+            self.timers.cancel(t);
+        }
+        self.recycle_input_buf(released.input);
     }
 
     /// Records that the socket may have input and queues the connection.
@@ -407,10 +261,11 @@ impl<S: 'static> Core<S> {
         let Some(conn) = conn_at!(self, slot) else {
             return;
         };
-        if conn.state != ConnState::LingerFlushing {
+        if conn.state() != ConnState::LingerFlushing {
             return;
         }
-        let resume = conn.last_write.saturating_add(conn.linger.millis());
+        let patience = conn.linger_patience().unwrap_or(0);
+        let resume = conn.last_write.saturating_add(patience);
         if now < resume {
             let timer = self
                 .timers
@@ -427,14 +282,7 @@ impl<S: 'static> Core<S> {
         let Some(conn) = conn_at!(self, slot) else {
             return;
         };
-        conn.state = ConnState::Open;
-        let mut parked = None;
-        if let Origin::Outbound(Some(o)) = &mut conn.origin {
-            o.attempt = 0;
-            parked = o.parked.take();
-            o.tell(Ok(()));
-        }
-        if let Some(intent) = parked {
+        if let Some(intent) = conn.enter_open() {
             // Applied right after on_open, before the queue is flushed
             // below, so the FIN follows the queued bytes.
             conn.request(intent);
@@ -446,7 +294,7 @@ impl<S: 'static> Core<S> {
         self.arm_idle_timer(slot);
         self.opened(state, slot);
         if let Some(conn) = conn_at!(self, slot) {
-            if conn.state.flushes() && !conn.send.is_empty() {
+            if conn.state().flushes() && !conn.send.is_empty() {
                 self.flush(state, slot);
             } else if conn.send.is_empty() && conn.flags.take(Flags::WRITE_INTEREST) {
                 let token = conn.id.0.token();
@@ -456,19 +304,6 @@ impl<S: 'static> Core<S> {
                 {
                     self.fail(state, slot, e);
                 }
-            }
-        }
-    }
-
-    /// Keeps a close, shutdown or lingering close asked for while
-    /// connecting, to apply once connected (the strongest one wins).
-    pub(crate) fn park_until_connected(&mut self, slot: usize, intent: Intent) {
-        let Some(conn) = conn_at!(self, slot) else {
-            return;
-        };
-        if let Origin::Outbound(Some(o)) = &mut conn.origin {
-            if o.parked.as_ref().is_none_or(|p| intent.rank() > p.rank()) {
-                o.parked = Some(intent);
             }
         }
     }
@@ -528,14 +363,11 @@ impl<S: 'static> Core<S> {
         let Some(conn) = conn_at!(self, slot) else {
             return false;
         };
-        if conn.flags.has(Flags::NO_RECONNECT) {
-            return false;
-        }
         let id = conn.id;
         let Origin::Outbound(Some(o)) = &mut conn.origin else {
             return false;
         };
-        if o.opts.reconnect.is_none() {
+        if o.stop || o.opts.reconnect.is_none() {
             return false;
         }
         let socket = match new_socket(o.addr, &o.opts) {
@@ -545,9 +377,7 @@ impl<S: 'static> Core<S> {
                 return false;
             }
         };
-        o.parked = None;
-        o.epoch = o.epoch.wrapping_add(1);
-        let was_open = conn.state != ConnState::Connecting;
+        let was_open = conn.state() != ConnState::Connecting;
         self.release_attempt(slot, socket);
         self.metrics.disconnects.bump(1);
         log::debug!("{id}: disconnected ({reason}); reconnecting");
@@ -557,7 +387,7 @@ impl<S: 'static> Core<S> {
         let Some(conn) = conn_at!(self, slot) else {
             return true;
         };
-        if conn.flags.has(Flags::NO_RECONNECT) {
+        if matches!(&conn.origin, Origin::Outbound(Some(o)) if o.stop) {
             // `stop_reconnecting` in `on_disconnect`: this was the last one.
             conn.pending = None;
             self.close_now(state, slot, reason);
@@ -577,27 +407,13 @@ impl<S: 'static> Core<S> {
         let Some(conn) = conn_at!(self, slot) else {
             return;
         };
-        let mut old = std::mem::replace(&mut conn.stream, fresh);
-        conn.fd = conn.stream.as_raw_fd();
+        let (mut old, released) = conn.enter_reconnecting(fresh);
         // Dropping the old stream closes it (and takes it out of epoll);
         // events of it already returned this turn find the connection in
         // `Reconnecting` and are ignored.
         let _ = self.registry.deregister(&mut old);
         drop(old);
-        conn.state = ConnState::Reconnecting;
-        conn.pending = None;
-        conn.send.clear();
-        conn.flags = conn.flags.masked(Flags::QUEUED);
-        let input = std::mem::take(&mut conn.input);
-        let timers = [
-            conn.idle_timer.take(),
-            conn.stall_timer.take(),
-            conn.deadline_timer.take(),
-        ];
-        for t in timers.into_iter().flatten() {
-            self.timers.cancel(t);
-        }
-        self.recycle_input_buf(input);
+        self.reclaim(released);
     }
 
     /// Schedules the next attempt after the backoff's delay for the number
@@ -627,7 +443,7 @@ impl<S: 'static> Core<S> {
         let Some(conn) = conn_at!(self, slot) else {
             return;
         };
-        if conn.state != ConnState::Reconnecting {
+        if conn.state() != ConnState::Reconnecting {
             return;
         }
         conn.deadline_timer = None;
@@ -636,7 +452,7 @@ impl<S: 'static> Core<S> {
         };
         let (timeout, addr) = (o.opts.timeout, o.addr);
         let early = begin_connect(SockRef::from(&conn.stream), addr, o.opts.bind);
-        conn.state = ConnState::Connecting;
+        conn.enter_connecting();
         let interest = mio::Interest::READABLE | mio::Interest::WRITABLE;
         let early = match self
             .registry
