@@ -10,10 +10,6 @@
 mod common;
 mod example_server;
 
-#[allow(dead_code)]
-#[path = "../examples/chat.rs"]
-mod chat;
-
 use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -25,6 +21,7 @@ use netloop::bytes::BytesMut;
 use netloop::{
     CloseReason, ConnId, ConnectError, Ctx, Handler, LingerOutcome, ListenOptions, TimerId, Verdict,
 };
+use netloop_examples::chat;
 
 use common::{Recorder, wait_until};
 use example_server::Running;

@@ -7,14 +7,11 @@ mod common;
 mod example_server;
 mod proxy_support;
 
-#[allow(dead_code)]
-#[path = "../examples/proxy.rs"]
-mod proxy;
-
 use std::io::{Read, Write};
 use std::sync::mpsc;
 
 use common::wait_until;
+use netloop_examples::proxy;
 use proxy_support::{SideNow, paced_read, pair};
 
 const TOTAL: usize = 64 << 20;

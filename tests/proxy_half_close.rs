@@ -7,14 +7,11 @@ mod common;
 mod example_server;
 mod proxy_support;
 
-#[allow(dead_code)]
-#[path = "../examples/proxy.rs"]
-mod proxy;
-
 use std::io::Write;
 use std::net::Shutdown;
 
 use common::{pattern, read_to_end};
+use netloop_examples::proxy;
 
 #[test]
 fn client_shuts_write_and_still_gets_the_whole_reply() {

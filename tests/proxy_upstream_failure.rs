@@ -6,14 +6,11 @@ mod common;
 mod example_server;
 mod proxy_support;
 
-#[allow(dead_code)]
-#[path = "../examples/proxy.rs"]
-mod proxy;
-
 use std::io::{ErrorKind, Read, Write};
 use std::time::Duration;
 
 use netloop::{CloseReason, ConnectErrorKind};
+use netloop_examples::proxy;
 
 use common::read_to_end;
 

@@ -1,5 +1,5 @@
-//! Runs an example server's handlers (its source included with `#[path]`)
-//! on a reactor thread, with shared state of any type, for the example
+//! Runs an example server's handlers (from the netloop-http and
+//! netloop-examples crates) on a reactor thread, with shared state of any type, for the example
 //! tests. Ends like the harness's `Server::finish`: no connection left,
 //! exactly one `on_close` for each recorded connection, and the counters
 //! agree that every connection was closed once.

@@ -1,8 +1,6 @@
-//! The proxy example started in a test (client handlers wrapped in the
-//! harness's `Recorder`), and helpers to find the two sides of a pair.
-//!
-//! A test file includes the example at its root first:
-//! `#[path = "../examples/proxy.rs"] mod proxy;`.
+//! The proxy example's server (`netloop_examples::proxy`) started in a
+//! test (client handlers wrapped in the harness's `Recorder`), and helpers
+//! to find the two sides of a pair.
 #![allow(dead_code)]
 
 use std::io::Read;
@@ -16,7 +14,7 @@ use netloop::{ConnId, ListenOptions};
 
 use crate::common::{PATIENCE, Recorder};
 use crate::example_server::{self, Running};
-use crate::proxy::{Config, Side, Stats};
+use netloop_examples::proxy::{Config, Side, Stats};
 
 /// Starts the proxy with `config` on 127.0.0.1 (port 0).
 pub fn start(config: Config) -> Running<Stats> {
