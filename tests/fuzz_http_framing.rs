@@ -1,9 +1,9 @@
 //! The HTTP example's request framing, fuzzed on stable Rust with
 //! HTTP-shaped input (tokens of methods, headers, good and bad lengths,
 //! chunk framing; the decoder and checks of the cargo-fuzz target
-//! `fuzz/fuzz_targets/http_framing.rs`, from `fuzz_ops::http_framing`): parsing never panics, gives the
-//! same requests and error however the stream is split into reads, and
-//! never buffers the request limit. (tests/http_framing_props.rs checks
+//! `fuzz/fuzz_targets/http_framing.rs`, from `fuzz_ops::http_framing`):
+//! parsing never panics, gives the same requests and error however the
+//! stream is split into reads, and never buffers the request limit. (tests/http_framing_props.rs checks
 //! valid streams and raw bytes.) PROPTEST_CASES sets how many inputs run.
 
 use fuzz_ops::http_framing;

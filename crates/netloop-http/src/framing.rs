@@ -28,11 +28,12 @@
 //! never buffers more than that per connection.
 //!
 //! The fuzz targets (`fuzz/`, and their stable harness
-//! `tests/fuzz_http_framing.rs`) and the property tests check, for any input: no panic; `Complete { len }`
-//! has `0 < len <= input.len()` and `len <= max_request()`; `Partial` and
-//! `HeadOnly` only below `max_request()` bytes; and feeding the same bytes in any split
-//! gives the same requests and the same final error
-//! (tests/http_framing_props.rs).
+//! `tests/fuzz_http_framing.rs`) and the property tests
+//! (`tests/http_framing_props.rs`) check, for any input: no panic;
+//! `Complete { len }` has `0 < len <= input.len()` and `len <=
+//! max_request()`; `Partial` and `HeadOnly` only below `max_request()`
+//! bytes; and feeding the same bytes in any split gives the same requests
+//! and the same final error.
 
 use std::fmt;
 use std::mem::MaybeUninit;
