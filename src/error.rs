@@ -115,6 +115,9 @@ pub enum ConnectErrorKind {
     /// The connection was made to itself (same local and peer address:
     /// a TCP simultaneous open to a free ephemeral port).
     SelfConnect,
+    /// The host name did not resolve, or resolved to no address
+    /// ([`Reactor::connect_host`](crate::Reactor::connect_host)).
+    Unresolved,
     /// Any other error.
     Other(io::ErrorKind),
 }
@@ -161,6 +164,7 @@ impl fmt::Display for ConnectErrorKind {
             ConnectErrorKind::Unreachable => f.write_str("unreachable"),
             ConnectErrorKind::AddrNotAvailable => f.write_str("address not available"),
             ConnectErrorKind::SelfConnect => f.write_str("connected to itself"),
+            ConnectErrorKind::Unresolved => f.write_str("host name not resolved"),
             ConnectErrorKind::Other(kind) => write!(f, "{kind}"),
         }
     }

@@ -160,9 +160,28 @@ impl ConnectOptions {
     }
 }
 
-/// What an outbound connection keeps to reconnect.
+/// Where an outbound connection goes.
+#[derive(Clone, Debug)]
+pub(crate) enum Target {
+    Addr(SocketAddr),
+    /// A host name, resolved off the loop's thread before each attempt;
+    /// its addresses are tried in order.
+    Name {
+        host: Box<str>,
+        port: u16,
+    },
+}
+
+/// What an outbound connection keeps: where it goes, its options, and the
+/// state of its attempts (to reconnect, and to try a name's addresses).
 pub(crate) struct Outbound {
+    /// The address of the current (or last) try.
     pub(crate) addr: SocketAddr,
+    pub(crate) target: Target,
+    /// A name's addresses not yet tried in this attempt.
+    pub(crate) untried: Vec<SocketAddr>,
+    /// The name is being resolved for this attempt: the one answer is due.
+    pub(crate) resolving: bool,
     pub(crate) opts: ConnectOptions,
     /// Failed attempts in a row (reset once connected).
     pub(crate) attempt: u32,
@@ -180,6 +199,32 @@ pub(crate) struct Outbound {
 pub(crate) type Waiter = mpsc::SyncSender<Result<(), ConnectErrorKind>>;
 
 impl Outbound {
+    pub(crate) fn new(target: Target, opts: ConnectOptions, waiter: Option<Waiter>) -> Outbound {
+        let addr = match &target {
+            Target::Addr(addr) => *addr,
+            Target::Name { port, .. } => SocketAddr::from(([0, 0, 0, 0], *port)),
+        };
+        Outbound {
+            addr,
+            target,
+            untried: Vec::new(),
+            resolving: false,
+            opts,
+            attempt: 0,
+            stop: false,
+            epoch: 0,
+            waiter,
+        }
+    }
+
+    /// The host name, for a connection made by name.
+    pub(crate) fn host(&self) -> Option<(&str, u16)> {
+        match &self.target {
+            Target::Name { host, port } => Some((host, *port)),
+            Target::Addr(_) => None,
+        }
+    }
+
     /// Tells a waiting thread how the attempt ended (once).
     pub(crate) fn tell(&mut self, outcome: Result<(), ConnectErrorKind>) {
         if let Some(waiter) = self.waiter.take() {

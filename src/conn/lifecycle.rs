@@ -32,7 +32,6 @@
 //! every connection gets exactly one `on_close`.
 
 use std::io;
-use std::os::fd::AsRawFd;
 
 use mio::net::TcpStream;
 
@@ -445,14 +444,15 @@ impl<H> Conn<H> {
     /// and readiness dropped; the connection waits in `Reconnecting`.
     /// Returns the old socket, to take out of the poller and drop.
     pub(crate) fn enter_reconnecting(&mut self, fresh: TcpStream) -> (TcpStream, Released) {
-        let old = std::mem::replace(&mut self.stream, fresh);
-        self.fd = self.stream.as_raw_fd();
+        let old = self.replace_stream(fresh);
         self.phase = Phase::Reconnecting;
         self.pending = None;
         self.send.clear();
         self.flags = self.flags.masked(Flags::QUEUED);
         if let Origin::Outbound(Some(o)) = &mut self.origin {
             o.epoch = o.epoch.wrapping_add(1);
+            o.untried.clear();
+            o.resolving = false;
         }
         (old, self.release())
     }

@@ -298,6 +298,13 @@ impl<H> Conn<H> {
         }
     }
 
+    /// Puts `fresh` in place of the socket (a new connect try); returns
+    /// the old one.
+    pub(crate) fn replace_stream(&mut self, fresh: TcpStream) -> TcpStream {
+        self.fd = fresh.as_raw_fd();
+        std::mem::replace(&mut self.stream, fresh)
+    }
+
     /// Which attempt of a reconnecting connection this is (0 for any other):
     /// handler timers die with the attempt that set them.
     pub(crate) fn epoch(&self) -> u32 {

@@ -15,7 +15,9 @@ use std::time::Duration;
 
 use mio::net::TcpStream;
 
-use crate::conn::connect::{ConnectErrorKind, ConnectOptions, Outbound, Waiter, start_connect};
+use crate::conn::connect::{
+    ConnectErrorKind, ConnectOptions, Outbound, Target, Waiter, start_connect,
+};
 use crate::conn::state::ConnState;
 use crate::conn::{Flags, Intent, Origin};
 use crate::reactor::core::Core;
@@ -36,14 +38,7 @@ impl<S: 'static> Core<S> {
         waiter: Option<Waiter>,
     ) -> io::Result<ConnId> {
         let started = start_connect(addr, &opts)?;
-        let outbound = Box::new(Outbound {
-            addr,
-            opts,
-            attempt: 0,
-            stop: false,
-            epoch: 0,
-            waiter,
-        });
+        let outbound = Box::new(Outbound::new(Target::Addr(addr), opts, waiter));
         self.add_outbound(started, outbound, handler)
     }
 

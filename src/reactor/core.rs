@@ -132,6 +132,9 @@ pub(crate) struct Core<S> {
     pub(crate) time_callbacks: bool,
     /// Rate limit of the warning for dropped handle requests.
     dropped_log: DroppedLog,
+    /// Where other threads working for the loop (the resolver) post their
+    /// results; unset only in unit tests of the core.
+    pub(crate) poster: Option<Arc<crate::reactor::handle::Shared<S>>>,
 }
 
 /// When the last dropped handle request was logged, and how many were not.
@@ -160,6 +163,7 @@ impl<S: 'static> Core<S> {
             stopping: false,
             shutting_down: false,
             shutdown_deadline: None,
+            poster: None,
             time_callbacks: false,
             dropped_log: DroppedLog::default(),
         }

@@ -161,6 +161,19 @@ impl<'a, S: 'static> ReactorCtx<'a, S> {
         self.core.connect(addr, opts, Box::new(handler), None)
     }
 
+    /// Starts an outbound connection to a host name; see
+    /// [`Reactor::connect_host`](crate::Reactor::connect_host).
+    pub fn connect_host<H: Handler<S>>(
+        &mut self,
+        host: &str,
+        port: u16,
+        opts: ConnectOptions,
+        handler: H,
+    ) -> io::Result<ConnId> {
+        self.core
+            .connect_host(host, port, opts, Box::new(handler), None)
+    }
+
     /// Listens on `addr`; see [`Reactor::listen`](crate::Reactor::listen).
     pub fn listen<H, F>(
         &mut self,

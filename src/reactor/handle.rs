@@ -265,6 +265,27 @@ impl<S: 'static> ReactorHandle<S> {
         }
     }
 
+    /// [`Reactor::connect_host`](crate::Reactor::connect_host) from another
+    /// thread: returns the id once the connection exists (the name is still
+    /// resolving then).
+    pub fn connect_host<H>(
+        &self,
+        host: &str,
+        port: u16,
+        opts: ConnectOptions,
+        handler: H,
+    ) -> Result<ConnId>
+    where
+        H: Handler<S> + Send,
+    {
+        let host = host.to_owned();
+        self.call(move |rc| {
+            rc.core
+                .connect_host(&host, port, opts, Box::new(handler), None)
+        })?
+        .map_err(Error::Io)
+    }
+
     fn start_connect<H>(
         &self,
         addr: SocketAddr,

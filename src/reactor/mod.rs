@@ -13,7 +13,8 @@
 //! 6. slots of connections closed during the turn are freed.
 //!
 //! - [`core`]: the slab, the ready queue, events and buffers;
-//! - [`listener`], [`connector`]: where connections come from;
+//! - [`listener`], [`connector`], [`resolve`]: where connections come
+//!   from (by address or by host name);
 //! - [`steps`]: carries out what a connection's transitions return, and
 //!   the one `close_now`;
 //! - [`reading`], [`writing`]: the I/O paths and their callbacks;
@@ -35,6 +36,7 @@ pub(crate) mod handle;
 pub mod handler;
 pub(crate) mod listener;
 pub(crate) mod reading;
+pub(crate) mod resolve;
 pub(crate) mod schedule;
 pub(crate) mod shutdown;
 pub(crate) mod steps;
@@ -105,10 +107,12 @@ impl<S: 'static> Reactor<S> {
         let waker = Waker::new(poll.registry(), WAKER_TOKEN)?;
         let metrics = Arc::new(Metrics::default());
         let shared = Arc::new(Shared::new(waker, metrics.clone(), index));
+        let mut core = Core::new(registry, index, metrics);
+        core.poster = Some(shared.clone());
         Ok(Reactor {
             poll,
             events: Events::with_capacity(EVENTS_PER_POLL),
-            core: Core::new(registry, index, metrics),
+            core,
             state,
             shared,
             tasks: Vec::new(),
@@ -156,6 +160,33 @@ impl<S: 'static> Reactor<S> {
         handler: H,
     ) -> io::Result<ConnId> {
         self.core.connect(addr, opts, Box::new(handler), None)
+    }
+
+    /// Starts connecting to `host`:`port`, a host name (or an address in
+    /// text). The name is resolved off the loop's thread; its addresses are
+    /// tried in order, and [`ConnectOptions::timeout`] spans the resolution
+    /// and every try. A name that does not resolve fails with
+    /// [`ConnectErrorKind::Unresolved`](crate::ConnectErrorKind::Unresolved);
+    /// otherwise the handler sees the last address's failure. With a
+    /// reconnect policy, the name is resolved again before every attempt.
+    /// Everything else is as for [`connect`](Self::connect).
+    ///
+    /// ```
+    /// use netloop::{ConnectOptions, Reactor, handler::Discard};
+    /// let mut reactor = Reactor::new()?;
+    /// let id = reactor.connect_host("localhost", 9, ConnectOptions::default(), Discard)?;
+    /// assert_eq!(id.reactor(), 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn connect_host<H: Handler<S>>(
+        &mut self,
+        host: &str,
+        port: u16,
+        opts: ConnectOptions,
+        handler: H,
+    ) -> io::Result<ConnId> {
+        self.core
+            .connect_host(host, port, opts, Box::new(handler), None)
     }
 
     /// A handle for other threads.

@@ -314,6 +314,11 @@ impl<S: 'static> Core<S> {
     }
 
     pub(crate) fn connect_failed(&mut self, state: &mut S, slot: usize, err: io::Error) {
+        if self.try_next_address(slot) {
+            // A name's next address: the handler hears of the last failure only.
+            log::debug!("connect try failed: {err}; trying the next address");
+            return;
+        }
         let kind = ConnectErrorKind::of(&err);
         self.connect_failed_with(state, slot, kind, Some(err));
     }
@@ -450,19 +455,18 @@ impl<S: 'static> Core<S> {
         let Origin::Outbound(Some(o)) = &conn.origin else {
             return;
         };
-        let (timeout, addr) = (o.opts.timeout, o.addr);
-        let early = begin_connect(SockRef::from(&conn.stream), addr, o.opts.bind);
+        let (timeout, addr, bind, by_name) =
+            (o.opts.timeout, o.addr, o.opts.bind, o.host().is_some());
         conn.enter_connecting();
-        let interest = mio::Interest::READABLE | mio::Interest::WRITABLE;
-        let early = match self
-            .registry
-            .register(&mut conn.stream, conn.id.0.token(), interest)
-        {
-            Ok(()) => early,
-            Err(e) => Some(e),
-        };
-        conn.flags.insert(Flags::WRITE_INTEREST);
+        if by_name {
+            // The name is resolved again: its addresses may have changed.
+            log::debug!("{}: reconnecting by name", conn.id);
+            self.attempt_started(slot, None, timeout);
+            return self.resolve(slot);
+        }
+        let early = begin_connect(SockRef::from(&conn.stream), addr, bind);
         log::debug!("{}: reconnecting to {addr}", conn.id);
-        self.attempt_started(slot, early, timeout);
+        self.attempt_started(slot, None, timeout);
+        self.register_try(slot, early);
     }
 }
