@@ -266,6 +266,22 @@ impl MetricsSnapshot {
         self.closed[reason_index(reason)]
     }
 
+    /// Connections closed, per kind of reason: `(name, count)` for every
+    /// kind, in a fixed order, zeros included (names as [`CloseReason`]'s
+    /// variants, e.g. `"PeerClosed"`), for exporters.
+    ///
+    /// ```
+    /// let snapshot = netloop::MetricsSnapshot::default();
+    /// let reasons: Vec<_> = snapshot.closed_by_reason().collect();
+    /// assert!(reasons.contains(&("PeerClosed", 0)));
+    /// ```
+    pub fn closed_by_reason(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        REASON_LABELS
+            .iter()
+            .copied()
+            .zip(self.closed.iter().copied())
+    }
+
     /// Connections closed, for any reason.
     pub fn closed_total(&self) -> u64 {
         self.closed.iter().sum()

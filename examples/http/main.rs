@@ -3,7 +3,8 @@
 //!
 //! `GET /plaintext` answers `Hello, World!` and `GET /json` answers
 //! `{"message":"Hello, World!"}`, as the TechEmpower web framework benchmark
-//! defines them, with `Server` and `Date` headers. Connections are kept
+//! defines them, with `Server` and `Date` headers. `GET /metrics` answers
+//! every reactor's counters in the Prometheus text format. Connections are kept
 //! alive (HTTP/1.1 default; HTTP/1.0 with `Connection: keep-alive`);
 //! pipelined requests are answered in order, one write per batch read.
 //!
@@ -52,6 +53,7 @@ fn main() -> io::Result<()> {
     server
         .post_all(server::refresh_date_every_second)
         .map_err(io::Error::other)?;
+    server::serve_metrics(&server).map_err(io::Error::other)?;
     log::info!(
         "http server listening on http://{} ({} reactor thread(s))",
         server.local_addr(),

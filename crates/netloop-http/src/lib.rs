@@ -36,5 +36,6 @@
 pub mod args;
 pub mod date;
 pub mod framing;
+pub mod metrics;
 pub mod respond;
 pub mod server;

@@ -78,6 +78,21 @@ pub fn respond(out: &mut Vec<u8>, req: &Request<'_>, date: &HttpDate) -> u16 {
     200
 }
 
+/// Appends a 200 response to `req` with this body (no body for `HEAD`),
+/// for endpoints outside this module (`/metrics`).
+pub fn ok_with(
+    out: &mut Vec<u8>,
+    req: &Request<'_>,
+    date: &HttpDate,
+    content_type: &[u8],
+    body: &[u8],
+) {
+    head(out, 200, date, Persist::of(req), content_type, body.len());
+    if req.method != "HEAD" {
+        out.extend_from_slice(body);
+    }
+}
+
 /// The status [`respond`] will answer `req` with. It depends on the head
 /// only, so a client waiting for `100 Continue` can be refused before it
 /// sends its body.

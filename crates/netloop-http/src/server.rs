@@ -24,10 +24,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use netloop::bytes::{Buf, BytesMut};
-use netloop::{CloseReason, ConnOptions, Ctx, Error, Handler, ReactorCtx, TimerId};
+use netloop::{CloseReason, ConnOptions, Ctx, Error, Handler, ReactorCtx, ServerHandle, TimerId};
 
 use crate::date::HttpDate;
 use crate::framing::{self, FrameError, Limits, Parse, Request};
+use crate::metrics::Exporter;
 use crate::respond::{self, Persist};
 
 /// Output size at which a batch is sent before more requests are answered.
@@ -104,6 +105,8 @@ pub struct HttpState {
     out: Vec<u8>,
     /// Counters.
     pub stats: Stats,
+    /// Serves `GET /metrics` when set (see [`serve_metrics`]).
+    pub exporter: Option<Exporter>,
 }
 
 impl HttpState {
@@ -113,6 +116,7 @@ impl HttpState {
             date: HttpDate::now(),
             out: Vec::with_capacity(BATCH_BYTES),
             stats: Stats::default(),
+            exporter: None,
         }
     }
 }
@@ -130,6 +134,47 @@ pub fn refresh_date_every_second(rc: &mut ReactorCtx<'_, HttpState>) {
     rc.schedule_repeating(Duration::from_secs(1), |rc| {
         rc.shared().date = HttpDate::now()
     });
+}
+
+/// Where the metrics are served.
+pub const METRICS_PATH: &str = "/metrics";
+
+/// Serves every reactor's metrics at [`METRICS_PATH`] from each of them
+/// (call once, after the reactors started).
+///
+/// ```no_run
+/// # fn f(server: netloop::ServerHandle<netloop_http::server::HttpState>) {
+/// netloop_http::server::serve_metrics(&server).unwrap();
+/// # }
+/// ```
+pub fn serve_metrics(server: &ServerHandle<HttpState>) -> netloop::Result<()> {
+    let handles = server.reactors().to_vec();
+    server.post_all(move |rc| rc.shared().exporter = Some(Exporter::new(handles.clone())))
+}
+
+/// Answers `GET`/`HEAD` [`METRICS_PATH`] when this reactor serves metrics;
+/// false if the request is not that.
+fn answer_metrics(
+    ctx: &mut Ctx<'_, HttpState>,
+    request: &Request<'_>,
+    out: &mut Vec<u8>,
+    date: &HttpDate,
+) -> bool {
+    if request.path != METRICS_PATH || !matches!(request.method, "GET" | "HEAD") {
+        return false;
+    }
+    let Some(exporter) = ctx.reactor().shared().exporter.as_mut() else {
+        return false;
+    };
+    let content_type = b"application/openmetrics-text; version=1.0.0; charset=utf-8";
+    respond::ok_with(
+        out,
+        request,
+        date,
+        content_type,
+        exporter.render().as_bytes(),
+    );
+    true
 }
 
 /// How a batch ended.
@@ -187,7 +232,9 @@ impl HttpConn {
                     used += len;
                     served += 1;
                     self.continued = false;
-                    respond::respond(out, &request, date);
+                    if !answer_metrics(ctx, &request, out, date) {
+                        respond::respond(out, &request, date);
+                    }
                     if !request.keep_alive {
                         return (used, served, BatchEnd::Close);
                     }
