@@ -16,14 +16,24 @@
 //! once, open connections get `--grace` seconds to finish (a bare number is
 //! seconds; `500ms`, `2s` and `1m` work too), then the idle ones are closed
 //! and the busy ones aborted. A second signal stops at once.
+//!
+//! Started with listening sockets (socket activation: `LISTEN_FDS`, e.g.
+//! `systemd-socket-activate -l 127.0.0.1:7000 target/release/examples/echo`),
+//! it serves those instead of binding. SIGUSR2 restarts it without
+//! downtime: it starts a new copy of itself (same arguments) holding its
+//! listening sockets, which accepts on them at once (the new process logs
+//! its pid), then shuts down gracefully as on SIGTERM and exits 0 once its
+//! connections are done or `--grace` has passed. No connection is refused
+//! or reset; clients of the old process see a clean EOF after their last
+//! reply.
 
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use netloop::handler::Echo;
-use netloop::{ServerBuilder, ServerHandle};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use netloop::{ServerBuilder, ServerHandle, activation};
+use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR2};
 use signal_hook::iterator::Signals;
 
 /// What the command line asked for.
@@ -71,39 +81,81 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     }
 }
 
-/// First SIGINT/SIGTERM: graceful shutdown; second: stop now. Returns a
-/// handle that ends the watcher thread.
+/// First SIGINT/SIGTERM: graceful shutdown; second: stop now. SIGUSR2:
+/// hand the listening sockets to a new copy, then shut down gracefully.
+/// Returns a handle that ends the watcher thread.
 fn watch_signals(
     server: ServerHandle,
     grace: Duration,
 ) -> io::Result<(signal_hook::iterator::Handle, std::thread::JoinHandle<()>)> {
-    let mut signals = Signals::new([SIGINT, SIGTERM])?;
+    let mut signals = Signals::new([SIGINT, SIGTERM, SIGUSR2])?;
     let handle = signals.handle();
     let thread = std::thread::spawn(move || {
-        let mut received = signals.forever();
-        if let Some(sig) = received.next() {
-            log::info!("signal {sig}: shutting down, {grace:?} grace (again to stop now)");
+        let mut draining = false;
+        for sig in signals.forever() {
+            if draining && sig == SIGUSR2 {
+                log::warn!("signal {sig}: already handed over or shutting down");
+                continue;
+            }
+            if draining {
+                log::info!("signal {sig}: stopping now");
+                let _ = server.stop();
+                return;
+            }
+            if sig == SIGUSR2 && !hand_over(&server) {
+                continue;
+            }
+            if sig != SIGUSR2 {
+                log::info!("signal {sig}: shutting down, {grace:?} grace (again to stop now)");
+            }
+            draining = true;
             let _ = server.shutdown(grace);
-        }
-        if let Some(sig) = received.next() {
-            log::info!("signal {sig}: stopping now");
-            let _ = server.stop();
         }
     });
     Ok((handle, thread))
+}
+
+/// Starts the successor with the listening sockets. False (and logged) if
+/// it could not start: this process then goes on serving.
+fn hand_over(server: &ServerHandle) -> bool {
+    let started = server
+        .listeners()
+        .and_then(|sockets| activation::hand_over(&sockets));
+    match started {
+        Ok(child) => {
+            log::info!(
+                "restart: listening sockets handed to pid {}; draining",
+                child.id()
+            );
+            true
+        }
+        Err(e) => {
+            log::error!("restart failed, still serving: {e}");
+            false
+        }
+    }
 }
 
 fn main() -> io::Result<()> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let args =
         parse_args().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
-    let mut builder = ServerBuilder::new(args.addr).pin_threads(args.pin);
+    let inherited = activation::inherited_listeners()?;
+    let from = if inherited.is_empty() {
+        "bound"
+    } else {
+        "inherited"
+    };
+    let mut builder = ServerBuilder::new(args.addr)
+        .pin_threads(args.pin)
+        .listeners(inherited);
     if args.threads > 0 {
         builder = builder.threads(args.threads);
     }
     let server = builder.start(|| Echo)?;
     log::info!(
-        "echo server listening on {} ({} reactor thread(s))",
+        "echo server (pid {}) listening on {} ({from}; {} reactor thread(s))",
+        std::process::id(),
         server.local_addr(),
         server.len()
     );

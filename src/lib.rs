@@ -104,6 +104,8 @@ macro_rules! conn_at {
     };
 }
 
+/// Listening sockets that outlive a process: socket activation and zero-downtime restart.
+pub mod activation;
 mod conn;
 mod error;
 /// What netloop promises, each promise with the test that checks it, and what it does not.

@@ -78,6 +78,8 @@ pub struct ServerBuilder<S = ()> {
     callback_timing: bool,
     thread_name: String,
     pin_threads: bool,
+    /// Listening sockets handed in, served instead of binding `addr`.
+    inherited: Vec<std::net::TcpListener>,
 }
 
 impl ServerBuilder<()> {
@@ -92,6 +94,7 @@ impl ServerBuilder<()> {
             callback_timing: false,
             thread_name: "netloop".to_owned(),
             pin_threads: false,
+            inherited: Vec::new(),
         }
     }
 }
@@ -128,7 +131,36 @@ impl<S: 'static> ServerBuilder<S> {
             callback_timing: self.callback_timing,
             thread_name: self.thread_name,
             pin_threads: self.pin_threads,
+            inherited: self.inherited,
         }
+    }
+
+    /// Serves these listening sockets instead of binding the address given
+    /// to [`new`](ServerBuilder::new): sockets inherited at start
+    /// ([`activation::inherited_listeners`](crate::activation::inherited_listeners))
+    /// or made by other code. Reactor `i` serves sockets `i`, `i + n`, ...
+    /// of the `n` reactors; one left without gets a descriptor of socket `i
+    /// % len` (several reactors then accept from the same socket). Their
+    /// address, backlog and `reuse_*` are their own; the rest of the
+    /// [`listen_options`](Self::listen_options) applies. No sockets: bind
+    /// as usual.
+    ///
+    /// ```
+    /// use netloop::{ServerBuilder, handler::Echo};
+    /// let held = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let addr = held.local_addr()?;
+    /// let server = ServerBuilder::new("0.0.0.0:0".parse().unwrap())
+    ///     .threads(2)
+    ///     .listeners(vec![held])
+    ///     .start(|| Echo)?;
+    /// assert_eq!(server.local_addr(), addr);
+    /// server.stop().unwrap();
+    /// server.join()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn listeners(mut self, listeners: Vec<std::net::TcpListener>) -> Self {
+        self.inherited = listeners;
+        self
     }
 
     /// Times callbacks into the metrics from the start; see
@@ -204,11 +236,13 @@ impl<S: 'static> ServerBuilder<S> {
         let mut opts = self.opts.clone();
         opts.reuse_port |= threads > 1;
         let mut addr = self.addr;
+        let mut inherited = share_out(self.inherited, threads)?;
         let mut started: Vec<Started<S>> = Vec::with_capacity(threads);
         for index in 0..threads {
             let spec = Spec {
                 index,
                 addr,
+                inherited: std::mem::take(&mut inherited[index]),
                 opts: opts.clone(),
                 state: self.state.clone(),
                 callback_timing: self.callback_timing,
@@ -246,6 +280,8 @@ impl<S> fmt::Debug for ServerBuilder<S> {
 struct Spec<S> {
     index: usize,
     addr: SocketAddr,
+    /// Sockets to serve instead of binding `addr`.
+    inherited: Vec<std::net::TcpListener>,
     opts: ListenOptions,
     state: StateFactory<S>,
     callback_timing: bool,
@@ -322,9 +358,39 @@ where
     let index = u8::try_from(spec.index).expect("index checked against MAX_REACTORS");
     let mut reactor = Reactor::build((spec.state)(spec.index), index)?;
     reactor.set_callback_timing(spec.callback_timing);
-    let listener = reactor.listen(spec.addr, spec.opts, move || factory())?;
-    let addr = reactor.listener_addr(listener)?;
-    Ok((reactor, addr))
+    if spec.inherited.is_empty() {
+        let listener = reactor.listen(spec.addr, spec.opts, move || factory())?;
+        let addr = reactor.listener_addr(listener)?;
+        return Ok((reactor, addr));
+    }
+    let mut addr = None;
+    for socket in spec.inherited {
+        let factory = factory.clone();
+        let id = reactor.adopt_listener(socket, spec.opts.clone(), move || factory())?;
+        addr.get_or_insert(reactor.listener_addr(id)?);
+    }
+    Ok((reactor, addr.expect("at least one socket")))
+}
+
+/// Deals `sockets` out to `threads` reactors: reactor `i` gets sockets `i`,
+/// `i + threads`, ...; one left without gets a descriptor of socket
+/// `i % len`. No sockets: nobody gets any (they bind).
+fn share_out(
+    sockets: Vec<std::net::TcpListener>,
+    threads: usize,
+) -> io::Result<Vec<Vec<std::net::TcpListener>>> {
+    let len = sockets.len();
+    let mut shares: Vec<Vec<std::net::TcpListener>> = (0..threads).map(|_| Vec::new()).collect();
+    for (i, socket) in sockets.into_iter().enumerate() {
+        shares[i % threads].push(socket);
+    }
+    for i in len.min(threads)..threads {
+        if len > 0 {
+            let copy = shares[i % len][0].try_clone()?;
+            shares[i].push(copy);
+        }
+    }
+    Ok(shares)
 }
 
 /// Stops and joins reactors started before a later one failed.
@@ -453,6 +519,20 @@ impl<S: 'static> ServerHandle<S> {
     /// Always `false`: a server has at least one reactor.
     pub fn is_empty(&self) -> bool {
         self.inner.reactors.is_empty()
+    }
+
+    /// A new descriptor of every reactor's listening sockets (the same
+    /// sockets), to hand to another process
+    /// ([`activation::hand_over`](crate::activation::hand_over)).
+    pub fn listeners(&self) -> io::Result<Vec<std::net::TcpListener>> {
+        let mut all = Vec::new();
+        for reactor in self.reactors() {
+            let mine = reactor
+                .call(|rc| rc.core.listener_sockets())
+                .map_err(io::Error::from)??;
+            all.extend(mine);
+        }
+        Ok(all)
     }
 
     /// The handles of all reactors, in index order.

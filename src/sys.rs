@@ -325,6 +325,46 @@ fn current_affinity() -> io::Result<libc::cpu_set_t> {
     Ok(set)
 }
 
+/// Makes `command`'s process receive `fds` as descriptors 3, 4, ... (the
+/// socket-activation layout), open across `exec` (no `FD_CLOEXEC`); the
+/// parent's own descriptors are untouched. The descriptors must stay open
+/// until the command is spawned.
+pub(crate) fn pass_fds_from_3(command: &mut std::process::Command, fds: Vec<RawFd>) {
+    use std::os::unix::process::CommandExt;
+    // Above every source and every target, so that moving one never
+    // overwrites another that is still to be moved.
+    let base = fds
+        .iter()
+        .copied()
+        .max()
+        .unwrap_or(0)
+        .max(3 + fds.len() as RawFd)
+        + 1;
+    // SAFETY: the closure runs in the child between fork and exec, where
+    // only async-signal-safe calls are allowed: it calls only dup2 and
+    // close (both async-signal-safe), allocates nothing and takes no lock
+    // (`fds` was built before the fork and is only read). dup2 leaves the
+    // new descriptor without FD_CLOEXEC, so targets survive the exec; the
+    // temporary copies are closed, and the originals keep their
+    // FD_CLOEXEC and vanish at exec.
+    unsafe {
+        command.pre_exec(move || {
+            for (i, &fd) in fds.iter().enumerate() {
+                if libc::dup2(fd, base + i as RawFd) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            for i in 0..fds.len() as RawFd {
+                if libc::dup2(base + i, 3 + i) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                libc::close(base + i);
+            }
+            Ok(())
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

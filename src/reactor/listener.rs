@@ -194,14 +194,28 @@ impl<S: 'static> Core<S> {
         &mut self,
         addr: SocketAddr,
         opts: ListenOptions,
-        mut factory: F,
+        factory: F,
     ) -> io::Result<ListenerId>
     where
         H: Handler<S>,
         F: FnMut() -> H + 'static,
     {
         let socket = opts.bind(addr)?;
-        let mut socket = TcpListener::from_std(socket.into());
+        self.add_listener(TcpListener::from_std(socket.into()), opts, factory)
+    }
+
+    /// Registers a listening socket (bound here, or handed in) and puts it
+    /// in the slab; connections get handlers from `factory`.
+    pub(crate) fn add_listener<H, F>(
+        &mut self,
+        mut socket: TcpListener,
+        opts: ListenOptions,
+        mut factory: F,
+    ) -> io::Result<ListenerId>
+    where
+        H: Handler<S>,
+        F: FnMut() -> H + 'static,
+    {
         let key = self.next_key()?;
         self.registry
             .register(&mut socket, key.token(), Interest::READABLE)?;
@@ -251,6 +265,18 @@ impl<S: 'static> Core<S> {
             let _ = self.registry.deregister(&mut l.socket);
         }
         true
+    }
+
+    /// A duplicate of every listening socket (same socket, new descriptor),
+    /// to hand to another process.
+    pub(crate) fn listener_sockets(&self) -> io::Result<Vec<std::net::TcpListener>> {
+        self.entries
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Entry::Listener(l) => Some(SockRef::from(&l.socket).try_clone().map(Into::into)),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Ids of all listeners.

@@ -13,8 +13,8 @@
 //! 6. slots of connections closed during the turn are freed.
 //!
 //! - [`core`]: the slab, the ready queue, events and buffers;
-//! - [`listener`], [`connector`], [`resolve`]: where connections come
-//!   from (by address or by host name);
+//! - [`listener`], [`connector`], [`resolve`], [`adopt`]: where
+//!   connections come from (bound or connected here, by name, or handed in);
 //! - [`steps`]: carries out what a connection's transitions return, and
 //!   the one `close_now`;
 //! - [`reading`], [`writing`]: the I/O paths and their callbacks;
@@ -27,6 +27,7 @@
 //! Ids and tokens (`crate::token`) and the per-connection record
 //! (`crate::conn`) sit below the loop; nothing there imports it.
 
+pub(crate) mod adopt;
 pub(crate) mod conn_timers;
 pub(crate) mod connector;
 pub(crate) mod core;
