@@ -8,15 +8,15 @@
 
 use std::io;
 
-use mio::net::TcpStream;
 use socket2::SockRef;
 
 use crate::conn::close::{CloseReason, Failure, LingerOutcome, classify};
 use crate::conn::connect::{
-    ConnectError, ConnectErrorKind, begin_connect, jitter_sample, new_socket,
+    ConnectError, ConnectErrorKind, begin_connect, into_stream, jitter_sample, new_socket,
 };
 use crate::conn::lifecycle::{Next, Released};
 use crate::conn::state::ConnState;
+use crate::conn::stream::Stream;
 use crate::conn::{Flags, Intent, Origin};
 use crate::reactor::core::Core;
 use crate::reactor::schedule::TimerTask;
@@ -329,18 +329,28 @@ impl<S: 'static> Core<S> {
         let Some(conn) = conn_at!(self, slot) else {
             return;
         };
-        let addr = match &mut conn.origin {
+        let (addr, unix_addr) = match &mut conn.origin {
             Origin::Outbound(Some(o)) => {
                 o.tell(Err(kind));
-                o.addr
+                o.target.error_addrs()
             }
-            _ => conn
-                .stream
-                .peer_addr()
-                .unwrap_or_else(|_| ([0, 0, 0, 0], 0).into()),
+            _ => (
+                conn.stream
+                    .tcp_peer_addr()
+                    .unwrap_or_else(|| ([0, 0, 0, 0], 0).into()),
+                None,
+            ),
         };
-        log::debug!("{}: connect to {addr} failed: {kind}", conn.id);
-        let error = ConnectError { kind, addr, source };
+        match &unix_addr {
+            Some(unix) => log::debug!("{}: connect to {unix} failed: {kind}", conn.id),
+            None => log::debug!("{}: connect to {addr} failed: {kind}", conn.id),
+        }
+        let error = ConnectError {
+            kind,
+            addr,
+            unix_addr,
+            source,
+        };
         self.dispatch(state, slot, |h, ctx| h.on_connect_error(ctx, &error));
         self.close_now(state, slot, CloseReason::ConnectFailed(kind));
     }
@@ -370,10 +380,10 @@ impl<S: 'static> Core<S> {
         if o.stop || o.opts.reconnect.is_none() {
             return false;
         }
-        let socket = match new_socket(o.addr, &o.opts) {
-            Ok(socket) => TcpStream::from_std(socket.into()),
+        let socket = match new_socket(&o.target, &o.opts) {
+            Ok(socket) => into_stream(socket, &o.target),
             Err(e) => {
-                log::warn!("{id}: cannot reconnect to {}: {e}; closing", o.addr);
+                log::warn!("{id}: cannot reconnect to {}: {e}; closing", o.target);
                 return false;
             }
         };
@@ -403,7 +413,7 @@ impl<S: 'static> Core<S> {
     /// Ends one attempt of a reconnecting connection: its socket is closed
     /// (replaced by `fresh`, not yet connected), its queue, input, timers
     /// and readiness dropped; the connection waits in `Reconnecting`.
-    fn release_attempt(&mut self, slot: usize, fresh: TcpStream) {
+    fn release_attempt(&mut self, slot: usize, fresh: Stream) {
         let Some(conn) = conn_at!(self, slot) else {
             return;
         };
@@ -450,8 +460,8 @@ impl<S: 'static> Core<S> {
         let Origin::Outbound(Some(o)) = &conn.origin else {
             return;
         };
-        let (timeout, addr) = (o.opts.timeout, o.addr);
-        let early = begin_connect(SockRef::from(&conn.stream), addr, o.opts.bind);
+        let timeout = o.opts.timeout;
+        let early = begin_connect(SockRef::from(&conn.stream), &o.target, o.opts.bind);
         conn.enter_connecting();
         let interest = mio::Interest::READABLE | mio::Interest::WRITABLE;
         let early = match self
@@ -462,7 +472,9 @@ impl<S: 'static> Core<S> {
             Err(e) => Some(e),
         };
         conn.flags.insert(Flags::WRITE_INTEREST);
-        log::debug!("{}: reconnecting to {addr}", conn.id);
+        if let Origin::Outbound(Some(o)) = &conn.origin {
+            log::debug!("{}: reconnecting to {}", conn.id, o.target);
+        }
         self.attempt_started(slot, early, timeout);
     }
 }
