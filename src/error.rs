@@ -127,7 +127,8 @@ impl From<Error> for io::Error {
 pub enum ConnectErrorKind {
     /// No answer within the connect timeout (or the kernel's SYN retries).
     TimedOut,
-    /// The peer answered with RST: nothing listens on that port.
+    /// The peer answered with RST: nothing listens on that port (for a
+    /// Unix domain socket: a socket file nobody listens on).
     Refused,
     /// No route to the host or network, or an ICMP unreachable came back.
     Unreachable,
