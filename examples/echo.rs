@@ -1,6 +1,10 @@
 //! Echo server:
 //! `cargo run --release --example echo -- [[--addr] ADDR] [--threads N] [--pin] [--grace SECS]`
-//! (defaults: `127.0.0.1:7000`, one reactor thread, 5 s grace).
+//! (defaults: `127.0.0.1:7000`, one reactor thread, 5 s grace), or on a
+//! Unix domain socket: `... --example echo -- --unix PATH` (one reactor;
+//! `@NAME` is a Linux abstract name). `printf hello | nc -N -U PATH`
+//! prints `hello`; a stale socket file left by a killed server is replaced,
+//! a live server's is not, and the file is removed on exit.
 //!
 //! Every byte comes back. On the client's FIN the server flushes what is
 //! queued, then closes, so `printf hello | nc -N 127.0.0.1 7000` prints
@@ -25,31 +29,35 @@
 //! its pid), then shuts down gracefully as on SIGTERM and exits 0 once its
 //! connections are done or `--grace` has passed. No connection is refused
 //! or reset; clients of the old process see a clean EOF after their last
-//! reply.
+//! reply. (TCP only: `--unix` ignores SIGUSR2.)
 
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use netloop::handler::Echo;
-use netloop::{ServerBuilder, ServerHandle, activation};
+use netloop::{ListenOptions, MetricsSnapshot, Reactor, ServerBuilder, UnixAddr, activation};
 use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR2};
 use signal_hook::iterator::Signals;
 
 /// What the command line asked for.
 struct Args {
     addr: SocketAddr,
+    /// Listen on this Unix domain socket instead of `addr`.
+    unix: Option<UnixAddr>,
     threads: usize,
     pin: bool,
     grace: Duration,
 }
 
-const USAGE: &str = "usage: echo [[--addr] ADDR] [--threads N] [--pin] [--grace SECS]";
+const USAGE: &str =
+    "usage: echo [[--addr] ADDR | --unix PATH|@NAME] [--threads N] [--pin] [--grace SECS]";
 
 fn parse_args() -> Result<Args, lexopt::Error> {
     use lexopt::prelude::*;
     let mut args = Args {
         addr: "127.0.0.1:7000".parse().expect("valid default address"),
+        unix: None,
         threads: 1,
         pin: false,
         grace: Duration::from_secs(5),
@@ -60,6 +68,7 @@ fn parse_args() -> Result<Args, lexopt::Error> {
             Long("threads") => args.threads = parser.value()?.parse()?,
             Long("pin") => args.pin = true,
             Long("addr") => args.addr = parser.value()?.parse()?,
+            Long("unix") => args.unix = Some(unix_addr(parser.value()?.string()?)),
             Long("grace") => args.grace = parser.value()?.parse_with(parse_duration)?,
             Value(addr) => args.addr = addr.parse()?,
             Short('h') | Long("help") => {
@@ -72,6 +81,14 @@ fn parse_args() -> Result<Args, lexopt::Error> {
     Ok(args)
 }
 
+/// A path, or `@NAME` for an abstract name.
+fn unix_addr(text: String) -> UnixAddr {
+    match text.strip_prefix('@') {
+        Some(name) => UnixAddr::abstract_name(name),
+        None => UnixAddr::path(text),
+    }
+}
+
 /// A bare number of seconds (`5`, `0.5`), or a duration with units (`5s`,
 /// `500ms`).
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -81,11 +98,60 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     }
 }
 
+/// What the signals do to the server (a `ServerHandle` or a `ReactorHandle`).
+trait Stoppable: Send + 'static {
+    fn shutdown(&self, grace: Duration);
+    fn stop(&self);
+    /// Starts the successor with the listening sockets; false (logged) if
+    /// it could not start: this process then goes on serving.
+    fn hand_over(&self) -> bool;
+}
+
+impl Stoppable for netloop::ServerHandle {
+    fn shutdown(&self, grace: Duration) {
+        let _ = netloop::ServerHandle::shutdown(self, grace);
+    }
+    fn stop(&self) {
+        let _ = netloop::ServerHandle::stop(self);
+    }
+    fn hand_over(&self) -> bool {
+        let started = self
+            .listeners()
+            .and_then(|sockets| activation::hand_over(&sockets));
+        match started {
+            Ok(child) => {
+                log::info!(
+                    "restart: listening sockets handed to pid {}; draining",
+                    child.id()
+                );
+                true
+            }
+            Err(e) => {
+                log::error!("restart failed, still serving: {e}");
+                false
+            }
+        }
+    }
+}
+
+impl Stoppable for netloop::ReactorHandle {
+    fn shutdown(&self, grace: Duration) {
+        let _ = netloop::ReactorHandle::shutdown(self, grace);
+    }
+    fn stop(&self) {
+        let _ = netloop::ReactorHandle::stop(self);
+    }
+    fn hand_over(&self) -> bool {
+        log::warn!("restart on SIGUSR2 hands over TCP listeners; a Unix one goes on serving");
+        false
+    }
+}
+
 /// First SIGINT/SIGTERM: graceful shutdown; second: stop now. SIGUSR2:
 /// hand the listening sockets to a new copy, then shut down gracefully.
 /// Returns a handle that ends the watcher thread.
 fn watch_signals(
-    server: ServerHandle,
+    server: impl Stoppable,
     grace: Duration,
 ) -> io::Result<(signal_hook::iterator::Handle, std::thread::JoinHandle<()>)> {
     let mut signals = Signals::new([SIGINT, SIGTERM, SIGUSR2])?;
@@ -99,47 +165,32 @@ fn watch_signals(
             }
             if draining {
                 log::info!("signal {sig}: stopping now");
-                let _ = server.stop();
-                return;
+                return server.stop();
             }
-            if sig == SIGUSR2 && !hand_over(&server) {
+            if sig == SIGUSR2 && !server.hand_over() {
                 continue;
             }
             if sig != SIGUSR2 {
                 log::info!("signal {sig}: shutting down, {grace:?} grace (again to stop now)");
             }
             draining = true;
-            let _ = server.shutdown(grace);
+            server.shutdown(grace);
         }
     });
     Ok((handle, thread))
-}
-
-/// Starts the successor with the listening sockets. False (and logged) if
-/// it could not start: this process then goes on serving.
-fn hand_over(server: &ServerHandle) -> bool {
-    let started = server
-        .listeners()
-        .and_then(|sockets| activation::hand_over(&sockets));
-    match started {
-        Ok(child) => {
-            log::info!(
-                "restart: listening sockets handed to pid {}; draining",
-                child.id()
-            );
-            true
-        }
-        Err(e) => {
-            log::error!("restart failed, still serving: {e}");
-            false
-        }
-    }
 }
 
 fn main() -> io::Result<()> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let args =
         parse_args().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+    if let Some(unix) = args.unix {
+        if args.threads != 1 || args.pin {
+            let why = "--unix runs one reactor: --threads and --pin do not apply";
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, why));
+        }
+        return serve_unix(unix, args.grace);
+    }
     let inherited = activation::inherited_listeners()?;
     let from = if inherited.is_empty() {
         "bound"
@@ -176,6 +227,27 @@ fn main() -> io::Result<()> {
         "served {} connections; {} closed at shutdown",
         summary.total.accepted,
         summary.total.closed_with(netloop::CloseReason::Shutdown)
+    );
+    Ok(())
+}
+
+/// One reactor on this thread, listening on a Unix domain socket (a stale
+/// socket file is replaced; the file is removed when the reactor ends).
+fn serve_unix(addr: UnixAddr, grace: Duration) -> io::Result<()> {
+    let mut reactor = Reactor::new()?;
+    let opts = ListenOptions::default().unlink_stale(true);
+    reactor.listen_unix(addr.clone(), opts, || Echo)?;
+    log::info!("echo server listening on unix:{addr}");
+    let (signals, watcher) = watch_signals(reactor.handle(), grace)?;
+    let m: MetricsSnapshot = reactor.run()?;
+    drop(reactor);
+    signals.close();
+    let _ = watcher.join();
+    log::info!(
+        "served {} connections, {} bytes in, {} out",
+        m.accepted,
+        m.bytes_in,
+        m.bytes_out
     );
     Ok(())
 }

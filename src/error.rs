@@ -7,6 +7,13 @@
 //! `listener_addr`, `ServerBuilder::start`) returns `std::io::Result`,
 //! since only the operating system refuses those. `Error` converts into
 //! `io::Error`, so both work with `?` in a function returning either.
+//!
+//! An operation that does not apply to the kind of socket at hand (a TCP
+//! query on a Unix domain connection, Unix credentials of a TCP one, a TCP
+//! option asked of a Unix listener) fails with [`Error::Unsupported`];
+//! where the convention calls for `io::Result`, with an `io::Error` of
+//! kind [`Unsupported`](io::ErrorKind::Unsupported) that carries that
+//! `Error` (reachable through `io::Error::get_ref` and `downcast_ref`).
 
 use std::fmt;
 use std::io;
@@ -47,6 +54,19 @@ pub enum Error {
     /// ([`ReactorHandle::call`](crate::ReactorHandle::call) and the
     /// handle methods built on it): use the callback's context instead.
     OnLoopThread,
+    /// The operation does not apply to this kind of socket (e.g.
+    /// [`Ctx::tcp_info`](crate::Ctx::tcp_info) on a Unix domain
+    /// connection, [`Ctx::peer_cred`](crate::Ctx::peer_cred) on a TCP one);
+    /// the text names what was asked and why it does not apply.
+    ///
+    /// ```
+    /// let e = netloop::Error::Unsupported("TCP_INFO: not a TCP connection");
+    /// let io: std::io::Error = e.into();
+    /// assert_eq!(io.kind(), std::io::ErrorKind::Unsupported);
+    /// let inner = io.get_ref().and_then(|e| e.downcast_ref::<netloop::Error>());
+    /// assert!(matches!(inner, Some(netloop::Error::Unsupported(_))));
+    /// ```
+    Unsupported(&'static str),
     /// A system call failed.
     Io(io::Error),
 }
@@ -70,6 +90,7 @@ impl fmt::Display for Error {
             Error::OnLoopThread => {
                 f.write_str("called on the reactor's own thread, where it would wait for itself")
             }
+            Error::Unsupported(what) => write!(f, "unsupported: {what}"),
             Error::Io(e) => write!(f, "{e}"),
         }
     }
@@ -94,6 +115,7 @@ impl From<Error> for io::Error {
     fn from(e: Error) -> Self {
         match e {
             Error::Io(e) => e,
+            e @ Error::Unsupported(_) => io::Error::new(io::ErrorKind::Unsupported, e),
             other => io::Error::other(other.to_string()),
         }
     }
@@ -105,7 +127,8 @@ impl From<Error> for io::Error {
 pub enum ConnectErrorKind {
     /// No answer within the connect timeout (or the kernel's SYN retries).
     TimedOut,
-    /// The peer answered with RST: nothing listens on that port.
+    /// The peer answered with RST: nothing listens on that port (for a
+    /// Unix domain socket: a socket file nobody listens on).
     Refused,
     /// No route to the host or network, or an ICMP unreachable came back.
     Unreachable,

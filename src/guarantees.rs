@@ -149,6 +149,22 @@
 //!   instead of waiting for itself. `tests/handle_posts.rs`; a
 //!   [`ServerHandle`](crate::ServerHandle) routes each id to the reactor
 //!   that owns it: `tests/reuseport_reactors.rs`.
+//! - **Unix domain sockets get the same lifecycle.** Connections of
+//!   [`listen_unix`](crate::Reactor::listen_unix) and
+//!   [`connect_unix`](crate::Reactor::connect_unix) have the callbacks,
+//!   water marks, cap, half-close, lingering close and single `on_close`
+//!   of TCP ones. What does not apply to the socket at hand (TCP options
+//!   and queries on a Unix socket, [`peer_cred`](crate::Ctx::peer_cred) on
+//!   a TCP one) fails with [`Error::Unsupported`](crate::Error::Unsupported)
+//!   instead of doing nothing (only `nodelay`, on by default, is ignored).
+//!   A listener removes the socket file it created when it is closed or
+//!   dropped, not a file that replaced it; a stale file is removed only
+//!   with [`unlink_stale`](crate::ListenOptions::unlink_stale), never a
+//!   live listener's or a file that is not a socket.
+//!   `tests/unix_echo.rs`, `tests/unix_linger_close.rs`,
+//!   `tests/unix_backpressure.rs`, `tests/unix_connect.rs`,
+//!   `tests/unix_stale_socket.rs`, `tests/unix_peer_cred.rs`,
+//!   `tests/unix_tcp_only_options.rs`, `tests/unix_echo_example.rs`.
 //! - **Fuzzed.** The send queue and the HTTP example's request framing
 //!   have cargo-fuzz targets in `fuzz/` (nightly:
 //!   `cd fuzz && cargo +nightly fuzz run send_buf`); the same decoders and
@@ -192,6 +208,14 @@
 //!   themselves).
 //! - **Bandwidth fairness.** The budget is per turn, not a share of bytes:
 //!   a flooding connection gets its budget every turn it is readable.
+//! - **A reset on a Unix domain socket.** There is none: an abort, a
+//!   lingering close's deadline or a shutdown's deadline closes the
+//!   socket, and the peer reads end of stream (`ECONNRESET` if it had
+//!   sent bytes we left unread).
+//! - **A socket file removed after a crash,** or a race between two
+//!   processes starting with `unlink_stale` on the same path (both may
+//!   see the file stale; the second to remove it removes the first's new
+//!   one).
 //! - **An even spread over reactors.** `SO_REUSEPORT` picks a listener by a
 //!   hash of the addresses, not by load: a few busy connections can land
 //!   on one reactor. A reactor that stops resets the clients still waiting

@@ -5,6 +5,8 @@
 //! not take yet (with water marks and a hard cap), and one [`Handler`] per
 //! connection gets a callback for every TCP event: read, EOF, half-close,
 //! lingering close, keepalive failure, water marks and the final close.
+//! Unix domain stream sockets ([`Reactor::listen_unix`],
+//! [`Reactor::connect_unix`]) get the same handlers and callbacks.
 //!
 //! ```no_run
 //! use bytes::BytesMut;
@@ -116,6 +118,7 @@ mod server;
 mod sys;
 mod timer;
 mod token;
+mod unix;
 
 pub use bytes;
 pub use conn::ConnStats;
@@ -131,9 +134,10 @@ pub use reactor::handle::ReactorHandle;
 pub use reactor::handler::{self, Discard, Echo, Handler, Verdict};
 pub use reactor::listener::ListenOptions;
 pub use server::{MAX_REACTORS, ServerBuilder, ServerHandle, ServerSummary};
-pub use sys::TcpInfo;
+pub use sys::{PeerCred, TcpInfo};
 pub use timer::TimerId;
 pub use token::{ConnId, ListenerId};
+pub use unix::UnixAddr;
 
 /// Internals exposed for the fuzz targets and their stable harnesses only:
 /// not part of the API, and free to change in any release.

@@ -45,7 +45,7 @@ use crate::reactor::ctx::ReactorCtx;
 use crate::reactor::handle::ReactorHandle;
 use crate::reactor::handler::Handler;
 use crate::reactor::listener::ListenOptions;
-use crate::sys::TcpInfo;
+use crate::sys::{PeerCred, TcpInfo};
 use crate::token::ConnId;
 
 /// Most reactors a server can have: a [`ConnId`] keeps the index in a byte.
@@ -575,6 +575,12 @@ impl<S: 'static> ServerHandle<S> {
     /// A connection's `TCP_INFO`; waits for its reactor.
     pub fn tcp_info(&self, id: ConnId) -> Result<TcpInfo> {
         self.owner(id)?.tcp_info(id)
+    }
+
+    /// A Unix domain connection's peer credentials
+    /// ([`ReactorHandle::peer_cred`]), from the reactor that owns it.
+    pub fn peer_cred(&self, id: ConnId) -> Result<PeerCred> {
+        self.owner(id)?.peer_cred(id)
     }
 
     /// Runs `f` on the reactor that owns `id`; see [`ReactorHandle::post`].

@@ -279,6 +279,48 @@ pub(crate) fn tcp_info(fd: &impl AsFd) -> io::Result<TcpInfo> {
     })
 }
 
+/// The credentials of the process at the other end of a Unix domain
+/// connection (`SO_PEERCRED`), as they were when it connected (for an
+/// accepted connection) or called `listen` (for an outbound one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerCred {
+    /// Process id (0 if the peer is in a PID namespace this one cannot see).
+    pub pid: i32,
+    /// Effective user id.
+    pub uid: u32,
+    /// Effective group id.
+    pub gid: u32,
+}
+
+/// Reads `SO_PEERCRED` of a Unix domain socket.
+pub(crate) fn peer_cred(fd: &impl AsFd) -> io::Result<PeerCred> {
+    let mut raw = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: `raw` is a live, writable `ucred` of `len` bytes; the kernel
+    // writes at most `len` bytes there and updates `len`.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_fd().as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut raw as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(PeerCred {
+        pid: raw.pid,
+        uid: raw.uid,
+        gid: raw.gid,
+    })
+}
+
 /// The CPUs the calling thread may run on, in increasing order.
 pub(crate) fn allowed_cpus() -> io::Result<Vec<usize>> {
     let set = current_affinity()?;
@@ -459,6 +501,16 @@ mod tests {
         let info = tcp_info(&s).unwrap();
         assert_eq!(info.state, 1);
         assert!(info.send_mss > 0);
+    }
+
+    #[test]
+    fn peer_cred_names_this_process() {
+        let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let cred = peer_cred(&a).unwrap();
+        assert_eq!(cred.pid, std::process::id() as i32);
+        // /proc/self belongs to the process's effective user and group.
+        let me = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").unwrap());
+        assert_eq!(cred.uid, me);
     }
 
     #[test]

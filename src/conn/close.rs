@@ -24,7 +24,8 @@ pub enum CloseReason {
     LingerTimeout,
     /// The peer reset the connection (`ECONNRESET`, or `EPIPE` on send).
     Reset,
-    /// We aborted the connection ([`abort`](crate::Ctx::abort)): RST sent.
+    /// We aborted the connection ([`abort`](crate::Ctx::abort)): RST sent
+    /// (on a Unix domain socket, which has none, the socket is closed).
     Aborted,
     /// A send passed the queue's hard cap with [`OnOverflow::Abort`](crate::OnOverflow::Abort).
     Overflow,

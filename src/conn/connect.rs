@@ -10,26 +10,35 @@ use std::net::SocketAddr;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use mio::net::TcpStream;
+use mio::net::{TcpStream, UnixStream};
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
 use crate::conn::options::ConnOptions;
+use crate::conn::stream::Stream;
 pub use crate::error::ConnectErrorKind;
+use crate::unix::{self, UnixAddr};
 
 /// A failed connect: the classification and the underlying error.
 #[derive(Debug)]
 pub struct ConnectError {
     /// What kind of failure.
     pub kind: ConnectErrorKind,
-    /// The address that was being connected to.
+    /// The address that was being connected to (`0.0.0.0:0` for a Unix
+    /// domain connect: see `unix_addr`).
     pub addr: SocketAddr,
+    /// The Unix domain address that was being connected to, for a
+    /// [`connect_unix`](crate::Reactor::connect_unix).
+    pub unix_addr: Option<UnixAddr>,
     /// The OS error, if there was one.
     pub source: Option<io::Error>,
 }
 
 impl fmt::Display for ConnectError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "connect to {} failed: {}", self.addr, self.kind)?;
+        match &self.unix_addr {
+            Some(unix) => write!(f, "connect to {unix} failed: {}", self.kind)?,
+            None => write!(f, "connect to {} failed: {}", self.addr, self.kind)?,
+        }
         if let Some(e) = &self.source {
             write!(f, " ({e})")?;
         }
@@ -109,7 +118,8 @@ pub struct ConnectOptions {
     /// Give up after this long (default 10 s). `None` leaves it to the
     /// kernel (about 127 s for an unanswered SYN).
     pub timeout: Option<Duration>,
-    /// Local address to bind before connecting.
+    /// Local address to bind before connecting (TCP only: a Unix connect
+    /// with it fails with an `Unsupported` error).
     pub bind: Option<SocketAddr>,
     /// Connection options (socket options, marks, timeouts).
     pub conn: ConnOptions,
@@ -163,21 +173,37 @@ impl ConnectOptions {
 /// Where an outbound connection goes.
 #[derive(Clone, Debug)]
 pub(crate) enum Target {
-    Addr(SocketAddr),
-    /// A host name, resolved off the loop's thread before each attempt;
-    /// its addresses are tried in order.
-    Name {
-        host: Box<str>,
-        port: u16,
-    },
+    Tcp(SocketAddr),
+    Unix(UnixAddr),
+}
+
+impl Target {
+    /// The parts of a [`ConnectError`] that name the address.
+    pub(crate) fn error_addrs(&self) -> (SocketAddr, Option<UnixAddr>) {
+        match self {
+            Target::Tcp(addr) => (*addr, None),
+            Target::Unix(addr) => (([0, 0, 0, 0], 0).into(), Some(addr.clone())),
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Tcp(addr) => write!(f, "{addr}"),
+            Target::Unix(addr) => write!(f, "unix:{addr}"),
+        }
+    }
 }
 
 /// What an outbound connection keeps: where it goes, its options, and the
 /// state of its attempts (to reconnect, and to try a name's addresses).
 pub(crate) struct Outbound {
     /// The address of the current (or last) try.
-    pub(crate) addr: SocketAddr,
     pub(crate) target: Target,
+    /// A host name resolved (off the loop's thread) before each attempt,
+    /// whose addresses are tried in order.
+    pub(crate) name: Option<(Box<str>, u16)>,
     /// A name's addresses not yet tried in this attempt.
     pub(crate) untried: Vec<SocketAddr>,
     /// The name is being resolved for this attempt: the one answer is due.
@@ -199,14 +225,11 @@ pub(crate) struct Outbound {
 pub(crate) type Waiter = mpsc::SyncSender<Result<(), ConnectErrorKind>>;
 
 impl Outbound {
+    /// The record of a connection to `target`.
     pub(crate) fn new(target: Target, opts: ConnectOptions, waiter: Option<Waiter>) -> Outbound {
-        let addr = match &target {
-            Target::Addr(addr) => *addr,
-            Target::Name { port, .. } => SocketAddr::from(([0, 0, 0, 0], *port)),
-        };
         Outbound {
-            addr,
             target,
+            name: None,
             untried: Vec::new(),
             resolving: false,
             opts,
@@ -217,12 +240,23 @@ impl Outbound {
         }
     }
 
+    /// The record of a connection to `host`:`port`, by name.
+    pub(crate) fn by_name(
+        host: &str,
+        port: u16,
+        opts: ConnectOptions,
+        waiter: Option<Waiter>,
+    ) -> Outbound {
+        let placeholder = Target::Tcp(SocketAddr::from(([0, 0, 0, 0], port)));
+        Outbound {
+            name: Some((host.into(), port)),
+            ..Outbound::new(placeholder, opts, waiter)
+        }
+    }
+
     /// The host name, for a connection made by name.
     pub(crate) fn host(&self) -> Option<(&str, u16)> {
-        match &self.target {
-            Target::Name { host, port } => Some((host, *port)),
-            Target::Addr(_) => None,
-        }
+        self.name.as_ref().map(|(host, port)| (&**host, *port))
     }
 
     /// Tells a waiting thread how the attempt ended (once).
@@ -233,9 +267,13 @@ impl Outbound {
     }
 }
 
-/// Creates a non-blocking socket for `addr` with the options applied.
-pub(crate) fn new_socket(addr: SocketAddr, opts: &ConnectOptions) -> io::Result<Socket> {
+/// Creates a non-blocking socket for `target` with the options applied.
+pub(crate) fn new_socket(target: &Target, opts: &ConnectOptions) -> io::Result<Socket> {
     opts.conn.validate()?;
+    let addr = match target {
+        Target::Tcp(addr) => *addr,
+        Target::Unix(_) => return new_unix_socket(opts),
+    };
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_nonblocking(true)?;
     socket.set_cloexec(true)?;
@@ -243,34 +281,64 @@ pub(crate) fn new_socket(addr: SocketAddr, opts: &ConnectOptions) -> io::Result<
     Ok(socket)
 }
 
+/// A Unix domain socket for a connect, refusing the TCP-only options.
+fn new_unix_socket(opts: &ConnectOptions) -> io::Result<Socket> {
+    opts.conn.check_unix()?;
+    if opts.bind.is_some() {
+        return Err(crate::error::Error::Unsupported(
+            "ConnectOptions::bind: a TCP address, not for a Unix connect",
+        )
+        .into());
+    }
+    let socket = unix::new_socket()?;
+    opts.conn.apply_unix(SockRef::from(&socket))?;
+    Ok(socket)
+}
+
 /// Binds (if asked) and starts a non-blocking connect; the error if either
-/// failed at once.
+/// failed at once. A Unix connect completes at once or fails (with
+/// `EAGAIN` when the listener's backlog is full: it does not wait).
 pub(crate) fn begin_connect(
     socket: SockRef<'_>,
-    addr: SocketAddr,
+    target: &Target,
     bind: Option<SocketAddr>,
 ) -> Option<io::Error> {
-    if let Some(local) = bind {
+    let addr = match target {
+        Target::Tcp(addr) => (*addr).into(),
+        Target::Unix(addr) => match addr.sock_addr() {
+            Ok(addr) => addr,
+            Err(e) => return Some(e),
+        },
+    };
+    if let (Some(local), Target::Tcp(_)) = (bind, target) {
         if let Err(e) = socket.bind(&local.into()) {
             return Some(e);
         }
     }
-    match socket.connect(&addr.into()) {
+    match socket.connect(&addr) {
         Ok(()) => None,
         Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => None,
         Err(e) => Some(e),
     }
 }
 
+/// The stream of a socket made by [`new_socket`] for `target`.
+pub(crate) fn into_stream(socket: Socket, target: &Target) -> Stream {
+    match target {
+        Target::Tcp(_) => Stream::Tcp(TcpStream::from_std(socket.into())),
+        Target::Unix(_) => Stream::Unix(UnixStream::from_std(socket.into())),
+    }
+}
+
 /// Creates the socket and starts connecting. `Ok((_, Some(e)))`: the
 /// socket exists but connect failed at once.
 pub(crate) fn start_connect(
-    addr: SocketAddr,
+    target: &Target,
     opts: &ConnectOptions,
-) -> io::Result<(TcpStream, Option<io::Error>)> {
-    let socket = new_socket(addr, opts)?;
-    let early = begin_connect(SockRef::from(&socket), addr, opts.bind);
-    Ok((TcpStream::from_std(socket.into()), early))
+) -> io::Result<(Stream, Option<io::Error>)> {
+    let socket = new_socket(target, opts)?;
+    let early = begin_connect(SockRef::from(&socket), target, opts.bind);
+    Ok((into_stream(socket, target), early))
 }
 
 /// A small xorshift generator for backoff jitter (no `rand` dependency).

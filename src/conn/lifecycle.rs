@@ -33,10 +33,9 @@
 
 use std::io;
 
-use mio::net::TcpStream;
-
 use crate::conn::close::CloseReason;
 use crate::conn::state::{ConnState, linger_millis, pending_error_or};
+use crate::conn::stream::Stream;
 use crate::conn::{Conn, Flags, Intent, Origin, Patience};
 use crate::sys;
 use crate::timer::TimerId;
@@ -443,7 +442,7 @@ impl<H> Conn<H> {
     /// (replaced by `fresh`, not yet connected), its queue, input, timers
     /// and readiness dropped; the connection waits in `Reconnecting`.
     /// Returns the old socket, to take out of the poller and drop.
-    pub(crate) fn enter_reconnecting(&mut self, fresh: TcpStream) -> (TcpStream, Released) {
+    pub(crate) fn enter_reconnecting(&mut self, fresh: Stream) -> (Stream, Released) {
         let old = self.replace_stream(fresh);
         self.phase = Phase::Reconnecting;
         self.pending = None;
@@ -493,7 +492,7 @@ mod tests {
         };
         let conn = Conn::new(
             ConnId(Key::new(0, 0, 1)),
-            TcpStream::from_std(s),
+            mio::net::TcpStream::from_std(s).into(),
             ConnState::Open,
             Rc::new(opts),
             (),

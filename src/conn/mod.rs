@@ -13,7 +13,8 @@
 //! - [`send_buf`]: the queue itself;
 //! - [`close`]: close reasons and error classification;
 //! - [`connect`]: outbound options, connect errors, the reconnect record;
-//! - [`options`]: socket options, marks, caps and timeouts.
+//! - [`options`]: socket options, marks, caps and timeouts;
+//! - [`stream`]: the socket itself, TCP or Unix domain.
 
 pub(crate) mod close;
 pub(crate) mod connect;
@@ -22,10 +23,10 @@ pub(crate) mod options;
 pub(crate) mod read;
 pub(crate) mod send_buf;
 pub(crate) mod state;
+pub(crate) mod stream;
 pub(crate) mod write;
 
 use bytes::BytesMut;
-use mio::net::TcpStream;
 use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
 
@@ -37,6 +38,7 @@ use lifecycle::Phase;
 use options::ConnOptions;
 use send_buf::SendBuf;
 use state::ConnState;
+use stream::Stream;
 
 /// Bit flags of a connection: readiness and scheduling only (where it is in
 /// its life is its [`Phase`]). Readiness bits are set by events and cleared
@@ -203,7 +205,7 @@ impl Marks {
 /// end of the turn in which it reached [`ConnState::Closed`].
 pub(crate) struct Conn<H> {
     pub(crate) id: ConnId,
-    pub(crate) stream: TcpStream,
+    pub(crate) stream: Stream,
     /// `stream`'s descriptor, kept at hand: the reads and sends of every
     /// message use it, and asking mio for it is a call each time.
     pub(crate) fd: RawFd,
@@ -236,7 +238,7 @@ pub(crate) struct Conn<H> {
 impl<H> Conn<H> {
     pub(crate) fn new(
         id: ConnId,
-        stream: TcpStream,
+        stream: Stream,
         state: ConnState,
         opts: Rc<ConnOptions>,
         handler: H,
@@ -300,7 +302,7 @@ impl<H> Conn<H> {
 
     /// Puts `fresh` in place of the socket (a new connect try); returns
     /// the old one.
-    pub(crate) fn replace_stream(&mut self, fresh: TcpStream) -> TcpStream {
+    pub(crate) fn replace_stream(&mut self, fresh: Stream) -> Stream {
         self.fd = fresh.as_raw_fd();
         std::mem::replace(&mut self.stream, fresh)
     }
@@ -337,8 +339,12 @@ mod tests {
     /// (the idle-memory benchmark's target is 256 bytes in all).
     #[test]
     fn a_connection_record_stays_small() {
-        // mio's TcpStream carries an extra selector id in debug builds.
-        let stream_extra = std::mem::size_of::<TcpStream>() - 4;
+        // The stream is a tag and a descriptor (8 bytes); mio's streams
+        // carry an extra selector id in debug builds.
+        let stream_extra = std::mem::size_of::<Stream>() - 8;
+        if cfg!(not(debug_assertions)) {
+            assert_eq!(std::mem::size_of::<Stream>(), 8);
+        }
         // A boxed handler is a fat pointer, as `Box<dyn Any>` is.
         let size = std::mem::size_of::<Conn<Box<dyn std::any::Any>>>() - stream_extra;
         assert!(size <= 224, "Conn is {size} bytes");

@@ -58,6 +58,15 @@ impl Keepalive {
 
 /// Options of one connection, accepted or outbound.
 ///
+/// On Unix domain sockets ([`Reactor::listen_unix`](crate::Reactor::listen_unix),
+/// [`Reactor::connect_unix`](crate::Reactor::connect_unix)) the TCP
+/// options do not apply: `nodelay` is ignored (on by default, and a Unix
+/// socket never delays small writes), while `keepalive`, `user_timeout`
+/// and `notsent_lowat` make the listen or connect fail with an
+/// [`Unsupported`](std::io::ErrorKind::Unsupported) error rather than be
+/// silently dropped. Everything else (buffers, marks, caps, timeouts,
+/// linger) works as on TCP.
+///
 /// Built with chained setters from [`ConnOptions::default()`] (the fields
 /// are readable, and new ones may come in any release, so the struct
 /// cannot be built as a literal outside this crate):
@@ -223,6 +232,44 @@ impl ConnOptions {
         }
         if self.keepalive.is_some_and(|k| k.probes == 0) {
             return bad("keepalive probes must be positive");
+        }
+        Ok(())
+    }
+
+    /// Refuses the TCP options a Unix domain socket cannot honour (see
+    /// the type's doc).
+    pub(crate) fn check_unix(&self) -> io::Result<()> {
+        let refuse = |what| Err(crate::error::Error::Unsupported(what).into());
+        if self.keepalive.is_some() {
+            return refuse("ConnOptions::keepalive: TCP keepalive does not apply to Unix sockets");
+        }
+        if self.user_timeout.is_some() {
+            return refuse(
+                "ConnOptions::user_timeout: TCP_USER_TIMEOUT does not apply to Unix sockets",
+            );
+        }
+        if self.notsent_lowat.is_some() {
+            return refuse(
+                "ConnOptions::notsent_lowat: TCP_NOTSENT_LOWAT does not apply to Unix sockets",
+            );
+        }
+        Ok(())
+    }
+
+    /// Whether [`apply_unix`](Self::apply_unix) has anything to set.
+    pub(crate) fn has_unix_options(&self) -> bool {
+        self.send_buffer.is_some() || self.recv_buffer.is_some()
+    }
+
+    /// Applies the socket options that Unix domain sockets have (the
+    /// buffer sizes). Accepted Unix sockets do not inherit them from their
+    /// listener: this runs per accept, when one is set.
+    pub(crate) fn apply_unix(&self, socket: SockRef<'_>) -> io::Result<()> {
+        if let Some(size) = self.send_buffer {
+            socket.set_send_buffer_size(size)?;
+        }
+        if let Some(size) = self.recv_buffer {
+            socket.set_recv_buffer_size(size)?;
         }
         Ok(())
     }

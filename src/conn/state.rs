@@ -103,7 +103,7 @@ pub(crate) fn linger_millis(reason: CloseReason, linger: Option<Duration>) -> Op
 /// `ENOTCONN`, while the reset itself waits in `SO_ERROR` (unless a read
 /// already consumed it). Report the reset, not the symptom.
 pub(crate) fn pending_error_or(
-    stream: &mio::net::TcpStream,
+    stream: &crate::conn::stream::Stream,
     shutdown_error: io::Error,
 ) -> io::Error {
     match stream.take_error() {

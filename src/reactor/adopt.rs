@@ -13,11 +13,12 @@ use socket2::SockRef;
 use crate::conn::Origin;
 use crate::conn::options::ConnOptions;
 use crate::conn::state::ConnState;
+use crate::conn::stream::Stream;
 use crate::reactor::Reactor;
 use crate::reactor::core::Core;
 use crate::reactor::ctx::ReactorCtx;
 use crate::reactor::handler::Handler;
-use crate::reactor::listener::ListenOptions;
+use crate::reactor::listener::{ListenOptions, ListenSocket};
 use crate::token::{ConnId, ListenerId};
 
 impl<S: 'static> Core<S> {
@@ -39,7 +40,8 @@ impl<S: 'static> Core<S> {
         check_listening(&listener)?;
         listener.set_nonblocking(true)?;
         SockRef::from(&listener).set_cloexec(true)?;
-        self.add_listener(TcpListener::from_std(listener), opts, factory)
+        let socket = ListenSocket::Tcp(TcpListener::from_std(listener));
+        self.add_listener(socket, None, opts, factory)
     }
 
     /// Takes a connected stream: made non-blocking, `opts` applied, then
@@ -56,7 +58,7 @@ impl<S: 'static> Core<S> {
         stream.set_nonblocking(true)?;
         SockRef::from(&stream).set_cloexec(true)?;
         opts.apply(SockRef::from(&stream))?;
-        let stream = TcpStream::from_std(stream);
+        let stream = Stream::Tcp(TcpStream::from_std(stream));
         let origin = Origin::Outbound(None);
         let slot = self.add_conn(stream, ConnState::Open, Rc::new(opts), handler, origin)?;
         let id = self.conn(slot).map(|c| c.id).expect("just added");

@@ -4,7 +4,8 @@
 //!
 //! Completion follows mio's recipe: wait for a writable event, then
 //! `take_error()` (a failed handshake) and `peer_addr()` (`ENOTCONN` means
-//! the event was spurious: keep waiting). Without a user timeout a SYN that
+//! the event was spurious: keep waiting; a Unix domain connect completes
+//! at once, so its first event finds it done). Without a user timeout a SYN that
 //! gets no answer fails only after the kernel's ~127 s of retries, so
 //! [`ConnectOptions::timeout`] defaults to 10 s.
 
@@ -13,12 +14,11 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
-use mio::net::TcpStream;
-
 use crate::conn::connect::{
     ConnectErrorKind, ConnectOptions, Outbound, Target, Waiter, start_connect,
 };
 use crate::conn::state::ConnState;
+use crate::conn::stream::Stream;
 use crate::conn::{Flags, Intent, Origin};
 use crate::reactor::core::Core;
 use crate::reactor::handler::Handler;
@@ -37,8 +37,19 @@ impl<S: 'static> Core<S> {
         handler: Box<dyn Handler<S>>,
         waiter: Option<Waiter>,
     ) -> io::Result<ConnId> {
-        let started = start_connect(addr, &opts)?;
-        let outbound = Box::new(Outbound::new(Target::Addr(addr), opts, waiter));
+        self.connect_to(Target::Tcp(addr), opts, handler, waiter)
+    }
+
+    /// [`connect`](Self::connect) to a TCP or Unix domain address.
+    pub(crate) fn connect_to(
+        &mut self,
+        target: Target,
+        opts: ConnectOptions,
+        handler: Box<dyn Handler<S>>,
+        waiter: Option<Waiter>,
+    ) -> io::Result<ConnId> {
+        let started = start_connect(&target, &opts)?;
+        let outbound = Box::new(Outbound::new(target, opts, waiter));
         self.add_outbound(started, outbound, handler)
     }
 
@@ -46,7 +57,7 @@ impl<S: 'static> Core<S> {
     /// connect timeout (or its immediate failure, reported from the loop).
     fn add_outbound(
         &mut self,
-        (stream, early): (TcpStream, Option<io::Error>),
+        (stream, early): (Stream, Option<io::Error>),
         outbound: Box<Outbound>,
         handler: Box<dyn Handler<S>>,
     ) -> io::Result<ConnId> {
@@ -93,16 +104,10 @@ impl<S: 'static> Core<S> {
             Ok(Some(e)) | Err(e) => return self.connect_failed(state, slot, e),
             Ok(None) => {}
         }
-        match conn.stream.peer_addr() {
-            Ok(peer) => {
-                if conn.stream.local_addr().is_ok_and(|local| local == peer) {
-                    return self.connect_failed_with(
-                        state,
-                        slot,
-                        ConnectErrorKind::SelfConnect,
-                        None,
-                    );
-                }
+        match conn.stream.connected_to_self() {
+            Ok(false) => {}
+            Ok(true) => {
+                return self.connect_failed_with(state, slot, ConnectErrorKind::SelfConnect, None);
             }
             // Spurious wake-up: the handshake is still under way.
             Err(e) if e.kind() == io::ErrorKind::NotConnected => {

@@ -183,7 +183,7 @@ impl<S: 'static> Core<S> {
     /// Inserts and registers a new connection; the caller runs `on_open`.
     pub(crate) fn add_conn(
         &mut self,
-        mut stream: mio::net::TcpStream,
+        mut stream: crate::conn::stream::Stream,
         state: ConnState,
         opts: Rc<ConnOptions>,
         handler: Box<dyn Handler<S>>,
@@ -547,7 +547,7 @@ mod tests {
         let (_c1, s1) = stream_pair();
         let old_slot = core
             .add_conn(
-                s1,
+                s1.into(),
                 ConnState::Open,
                 opts.clone(),
                 Box::new(Discard),
@@ -561,7 +561,7 @@ mod tests {
         let (_c2, s2) = stream_pair();
         let new_slot = core
             .add_conn(
-                s2,
+                s2.into(),
                 ConnState::Open,
                 opts,
                 Box::new(Discard),

@@ -10,13 +10,14 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::os::unix::net::SocketAddr as UnixSocketAddr;
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
 use crate::conn::close::CloseReason;
-use crate::conn::connect::ConnectOptions;
+use crate::conn::connect::{ConnectOptions, Target};
 use crate::conn::options::ConnOptions;
 use crate::conn::state::ConnState;
 use crate::conn::{ConnStats, Flags, Intent, Origin, Patience};
@@ -26,9 +27,10 @@ use crate::reactor::core::{Core, Entry};
 use crate::reactor::handler::Handler;
 use crate::reactor::listener::ListenOptions;
 use crate::reactor::schedule::TimerTask;
-use crate::sys::{self, TcpInfo};
+use crate::sys::{PeerCred, TcpInfo};
 use crate::timer::{TimerId, ceil_millis};
 use crate::token::{ConnId, ListenerId};
+use crate::unix::UnixAddr;
 
 /// The loop as seen from a callback, a posted closure or a reactor timer.
 pub struct ReactorCtx<'a, S = ()> {
@@ -188,9 +190,43 @@ impl<'a, S: 'static> ReactorCtx<'a, S> {
         self.core.listen(addr, opts, factory)
     }
 
-    /// The address a listener is bound to (useful with port 0).
+    /// Starts an outbound Unix domain connection; see
+    /// [`Reactor::connect_unix`](crate::Reactor::connect_unix).
+    pub fn connect_unix<H: Handler<S>>(
+        &mut self,
+        addr: impl Into<UnixAddr>,
+        opts: ConnectOptions,
+        handler: H,
+    ) -> io::Result<ConnId> {
+        let target = Target::Unix(addr.into());
+        self.core.connect_to(target, opts, Box::new(handler), None)
+    }
+
+    /// Listens on a Unix domain socket; see
+    /// [`Reactor::listen_unix`](crate::Reactor::listen_unix).
+    pub fn listen_unix<H, F>(
+        &mut self,
+        addr: impl Into<UnixAddr>,
+        opts: ListenOptions,
+        factory: F,
+    ) -> io::Result<ListenerId>
+    where
+        H: Handler<S>,
+        F: FnMut() -> H + 'static,
+    {
+        self.core.listen_unix(&addr.into(), opts, factory)
+    }
+
+    /// The address a listener is bound to (useful with port 0). For a Unix
+    /// listener: an `Unsupported` error (see
+    /// [`unix_listener_addr`](Self::unix_listener_addr)).
     pub fn listener_addr(&self, id: ListenerId) -> io::Result<SocketAddr> {
         self.core.listener_addr(id)
+    }
+
+    /// The address a Unix listener is bound to.
+    pub fn unix_listener_addr(&self, id: ListenerId) -> io::Result<UnixSocketAddr> {
+        self.core.unix_listener_addr(id)
     }
 
     /// Stops accepting on a listener and closes its socket. Its open
@@ -401,7 +437,9 @@ impl<'a, S: 'static> Ctx<'a, S> {
     }
 
     /// Drops the queue and resets the connection (RST) at once: the way to
-    /// close without waiting for anything.
+    /// close without waiting for anything. A Unix domain socket has no
+    /// reset: it is closed, and the peer reads end of stream (or
+    /// `ECONNRESET` if we left its bytes unread).
     pub fn abort(&mut self) {
         let _ = self.this().abort();
     }
@@ -493,20 +531,64 @@ impl<'a, S: 'static> Ctx<'a, S> {
         }
     }
 
-    /// The peer's address.
+    /// The peer's address. On a Unix domain connection:
+    /// [`Error::Unsupported`] (see [`unix_peer_addr`](Ctx::unix_peer_addr)
+    /// and [`peer_cred`](Ctx::peer_cred)).
     pub fn peer_addr(&self) -> Result<SocketAddr> {
-        Ok(self
-            .rc
-            .core
-            .with_conn(self.id, |c| c.stream.peer_addr())??)
+        self.rc.core.with_conn(self.id, |c| c.stream.peer_addr())?
     }
 
-    /// Our address.
+    /// Our address. On a Unix domain connection: [`Error::Unsupported`]
+    /// (see [`unix_local_addr`](Ctx::unix_local_addr)).
     pub fn local_addr(&self) -> Result<SocketAddr> {
-        Ok(self
-            .rc
+        self.rc.core.with_conn(self.id, |c| c.stream.local_addr())?
+    }
+
+    /// The peer's address on a Unix domain connection (often unnamed: a
+    /// client that did not bind has none). On a TCP connection:
+    /// [`Error::Unsupported`].
+    pub fn unix_peer_addr(&self) -> Result<UnixSocketAddr> {
+        self.rc
             .core
-            .with_conn(self.id, |c| c.stream.local_addr())??)
+            .with_conn(self.id, |c| c.stream.unix_peer_addr())?
+    }
+
+    /// Our address on a Unix domain connection (an accepted one has its
+    /// listener's path or name). On a TCP connection: [`Error::Unsupported`].
+    pub fn unix_local_addr(&self) -> Result<UnixSocketAddr> {
+        self.rc
+            .core
+            .with_conn(self.id, |c| c.stream.unix_local_addr())?
+    }
+
+    /// The credentials (pid, uid, gid) of the process at the other end of
+    /// a Unix domain connection (`SO_PEERCRED`): who connected, for an
+    /// accepted connection; who listens, for an outbound one. On a TCP
+    /// connection: [`Error::Unsupported`].
+    ///
+    /// ```
+    /// use netloop::bytes::BytesMut;
+    /// use netloop::{Ctx, Handler};
+    ///
+    /// /// Serves only processes of the user running the server.
+    /// struct SameUser {
+    ///     uid: u32,
+    /// }
+    ///
+    /// impl Handler for SameUser {
+    ///     fn on_open(&mut self, ctx: &mut Ctx<'_>) {
+    ///         if !ctx.peer_cred().is_ok_and(|cred| cred.uid == self.uid) {
+    ///             ctx.abort();
+    ///         }
+    ///     }
+    ///     fn on_read(&mut self, ctx: &mut Ctx<'_>, input: &mut BytesMut) {
+    ///         let _ = ctx.send(input);
+    ///         input.clear();
+    ///     }
+    /// }
+    /// ```
+    pub fn peer_cred(&self) -> Result<PeerCred> {
+        self.rc.core.with_conn(self.id, |c| c.stream.peer_cred())?
     }
 
     /// Fires [`on_timer`](Handler::on_timer) once after `delay` (never
@@ -583,12 +665,10 @@ impl<'a, S: 'static> Ctx<'a, S> {
             .unwrap_or_default()
     }
 
-    /// The kernel's `TCP_INFO` for this connection.
+    /// The kernel's `TCP_INFO` for this connection ([`Error::Unsupported`]
+    /// on a Unix domain connection).
     pub fn tcp_info(&self) -> Result<TcpInfo> {
-        Ok(self
-            .rc
-            .core
-            .with_conn(self.id, |c| sys::tcp_info(&c.stream))??)
+        self.rc.core.with_conn(self.id, |c| c.stream.tcp_info())?
     }
 
     /// Changes this connection's water marks.
@@ -681,9 +761,21 @@ impl<S: 'static> ConnRef<'_, S> {
         self.conn_state().is_some_and(|s| s != ConnState::Closed)
     }
 
-    /// The peer's address.
+    /// The peer's address; see [`Ctx::peer_addr`].
     pub fn peer_addr(&self) -> Result<SocketAddr> {
-        Ok(self.core.with_conn(self.id, |c| c.stream.peer_addr())??)
+        self.core.with_conn(self.id, |c| c.stream.peer_addr())?
+    }
+
+    /// The peer's address on a Unix domain connection; see
+    /// [`Ctx::unix_peer_addr`].
+    pub fn unix_peer_addr(&self) -> Result<UnixSocketAddr> {
+        self.core
+            .with_conn(self.id, |c| c.stream.unix_peer_addr())?
+    }
+
+    /// The peer process's credentials; see [`Ctx::peer_cred`].
+    pub fn peer_cred(&self) -> Result<PeerCred> {
+        self.core.with_conn(self.id, |c| c.stream.peer_cred())?
     }
 
     /// The connection's counters.
@@ -691,11 +783,10 @@ impl<S: 'static> ConnRef<'_, S> {
         self.core.with_conn(self.id, |c| c.stats)
     }
 
-    /// The kernel's `TCP_INFO`.
+    /// The kernel's `TCP_INFO` ([`Error::Unsupported`] on a Unix domain
+    /// connection).
     pub fn tcp_info(&self) -> Result<TcpInfo> {
-        Ok(self
-            .core
-            .with_conn(self.id, |c| sys::tcp_info(&c.stream))??)
+        self.core.with_conn(self.id, |c| c.stream.tcp_info())?
     }
 
     /// Changes the water marks (`low` is clamped to `high`).

@@ -18,13 +18,14 @@ use bytes::Bytes;
 use std::net::SocketAddr;
 
 use crate::conn::ConnStats;
-use crate::conn::connect::{ConnectOptions, Waiter};
+use crate::conn::connect::{ConnectOptions, Target, Waiter};
 use crate::error::{Error, Result};
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::reactor::ctx::ReactorCtx;
 use crate::reactor::handler::Handler;
-use crate::sys::TcpInfo;
+use crate::sys::{PeerCred, TcpInfo};
 use crate::token::ConnId;
+use crate::unix::UnixAddr;
 
 /// Work posted to the loop.
 pub(crate) type Task<S> = Box<dyn for<'a> FnOnce(&mut ReactorCtx<'a, S>) + Send>;
@@ -237,7 +238,7 @@ impl<S: 'static> ReactorHandle<S> {
     where
         H: Handler<S> + Send,
     {
-        self.start_connect(addr, opts, handler, None)
+        self.start_connect(Target::Tcp(addr), opts, handler, None)
     }
 
     /// [`connect`](Self::connect), then waits for the first attempt's
@@ -256,8 +257,48 @@ impl<S: 'static> ReactorHandle<S> {
     where
         H: Handler<S> + Send,
     {
+        self.start_connect_and_wait(Target::Tcp(addr), opts, handler)
+    }
+
+    /// [`connect`](Self::connect) to a Unix domain socket; see
+    /// [`Reactor::connect_unix`](crate::Reactor::connect_unix).
+    pub fn connect_unix<H>(
+        &self,
+        addr: impl Into<UnixAddr>,
+        opts: ConnectOptions,
+        handler: H,
+    ) -> Result<ConnId>
+    where
+        H: Handler<S> + Send,
+    {
+        self.start_connect(Target::Unix(addr.into()), opts, handler, None)
+    }
+
+    /// [`connect_and_wait`](Self::connect_and_wait) to a Unix domain
+    /// socket; see [`Reactor::connect_unix`](crate::Reactor::connect_unix).
+    pub fn connect_unix_and_wait<H>(
+        &self,
+        addr: impl Into<UnixAddr>,
+        opts: ConnectOptions,
+        handler: H,
+    ) -> Result<ConnId>
+    where
+        H: Handler<S> + Send,
+    {
+        self.start_connect_and_wait(Target::Unix(addr.into()), opts, handler)
+    }
+
+    fn start_connect_and_wait<H>(
+        &self,
+        target: Target,
+        opts: ConnectOptions,
+        handler: H,
+    ) -> Result<ConnId>
+    where
+        H: Handler<S> + Send,
+    {
         let (tx, rx) = mpsc::sync_channel(1);
-        let id = self.start_connect(addr, opts, handler, Some(tx))?;
+        let id = self.start_connect(target, opts, handler, Some(tx))?;
         match rx.recv() {
             Ok(Ok(())) => Ok(id),
             Ok(Err(kind)) => Err(Error::Connect(kind)),
@@ -288,7 +329,7 @@ impl<S: 'static> ReactorHandle<S> {
 
     fn start_connect<H>(
         &self,
-        addr: SocketAddr,
+        target: Target,
         opts: ConnectOptions,
         handler: H,
         waiter: Option<Waiter>,
@@ -296,7 +337,7 @@ impl<S: 'static> ReactorHandle<S> {
     where
         H: Handler<S> + Send,
     {
-        self.call(move |rc| rc.core.connect(addr, opts, Box::new(handler), waiter))?
+        self.call(move |rc| rc.core.connect_to(target, opts, Box::new(handler), waiter))?
             .map_err(Error::Io)
     }
 
@@ -357,6 +398,14 @@ impl<S: 'static> ReactorHandle<S> {
     pub fn tcp_info(&self, id: ConnId) -> Result<TcpInfo> {
         self.check_owner(id)?;
         self.call(move |rc| rc.conn(id).tcp_info())?
+    }
+
+    /// The credentials of the process at the other end of a Unix domain
+    /// connection ([`Ctx::peer_cred`](crate::Ctx::peer_cred)); waits for
+    /// the loop.
+    pub fn peer_cred(&self, id: ConnId) -> Result<PeerCred> {
+        self.check_owner(id)?;
+        self.call(move |rc| rc.conn(id).peer_cred())?
     }
 
     /// Stops the reactor: `run()` returns after aborting what is open.

@@ -13,6 +13,10 @@
 //!
 //! With `max_connections`, accepting pauses at the limit and resumes as soon
 //! as a connection of this listener closes.
+//!
+//! A listener is TCP or Unix domain ([`ListenSocket`]); a Unix one bound to
+//! a path keeps the socket file it created and removes it when closed or
+//! dropped (`crate::unix`).
 
 use std::io;
 use std::net::SocketAddr;
@@ -20,17 +24,20 @@ use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 
 use mio::Interest;
-use mio::net::TcpListener;
+use mio::event::Source;
+use mio::net::{TcpListener, UnixListener};
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
 use crate::conn::Origin;
 use crate::conn::options::ConnOptions;
 use crate::conn::state::ConnState;
+use crate::conn::stream::Stream;
 use crate::reactor::core::{Core, Entry};
 use crate::reactor::handler::Handler;
 use crate::reactor::schedule::TimerTask;
 use crate::sys;
 use crate::token::ListenerId;
+use crate::unix::{self, InUse, SocketFile, UnixAddr};
 
 /// Options of a listener and of the connections it accepts.
 ///
@@ -60,8 +67,18 @@ pub struct ListenOptions {
     /// Most accepts per turn before other work gets a go.
     pub accept_budget: usize,
     /// Options of accepted connections. Socket options are set once on the
-    /// listener; accepted sockets inherit them.
+    /// listener; accepted sockets inherit them (on a Unix listener, which
+    /// passes nothing on, the buffer sizes are set on each accepted socket).
     pub conn: ConnOptions,
+    /// For a Unix listener on a path
+    /// ([`Reactor::listen_unix`](crate::Reactor::listen_unix)): when a
+    /// socket file is already there and nothing listens on it (a connect
+    /// to it is refused: a dead process left it), remove it and bind.
+    /// Off by default: the listen then fails with `AddrInUse`, naming the
+    /// path. A live listener's file is never removed (the probe is a
+    /// connection it sees open and close at once), nor anything that is
+    /// not a socket.
+    pub unlink_stale: bool,
 }
 
 impl Default for ListenOptions {
@@ -74,6 +91,7 @@ impl Default for ListenOptions {
             max_connections: None,
             accept_budget: 256,
             conn: ConnOptions::default(),
+            unlink_stale: false,
         }
     }
 }
@@ -114,6 +132,17 @@ impl ListenOptions {
         self.conn = conn;
         self
     }
+    /// Removes a stale socket file before a Unix listener binds; see
+    /// [`unlink_stale`](Self::unlink_stale).
+    ///
+    /// ```
+    /// let opts = netloop::ListenOptions::default().unlink_stale(true);
+    /// assert!(opts.unlink_stale);
+    /// ```
+    pub fn unlink_stale(mut self, on: bool) -> Self {
+        self.unlink_stale = on;
+        self
+    }
 
     /// Creates, configures, binds and starts listening on a socket.
     pub(crate) fn bind(&self, addr: SocketAddr) -> io::Result<Socket> {
@@ -133,6 +162,83 @@ impl ListenOptions {
         socket.listen(self.backlog.min(i32::MAX as u32) as i32)?;
         Ok(socket)
     }
+
+    /// Creates a Unix domain socket, binds it to `addr` (dealing with a
+    /// stale socket file as [`unlink_stale`](Self::unlink_stale) says)
+    /// and starts listening. Returns the socket file it created, if any.
+    pub(crate) fn bind_unix(&self, addr: &UnixAddr) -> io::Result<(Socket, Option<SocketFile>)> {
+        self.conn.validate()?;
+        self.conn.check_unix()?;
+        if self.reuse_port {
+            return Err(crate::error::Error::Unsupported(
+                "ListenOptions::reuse_port: Unix sockets cannot share a path",
+            )
+            .into());
+        }
+        let socket = unix::new_socket()?;
+        let sock_addr = addr.sock_addr()?;
+        match socket.bind(&sock_addr) {
+            Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => {
+                self.bind_in_use(&socket, addr, &sock_addr)?
+            }
+            other => other?,
+        }
+        let file = addr.as_path().map(SocketFile::created).transpose()?;
+        socket.listen(self.backlog.min(i32::MAX as u32) as i32)?;
+        Ok((socket, file))
+    }
+
+    /// The bind found `addr` in use: remove a stale socket file and bind
+    /// again if allowed, else say what is there.
+    fn bind_in_use(
+        &self,
+        socket: &Socket,
+        addr: &UnixAddr,
+        sock_addr: &socket2::SockAddr,
+    ) -> io::Result<()> {
+        let Some(path) = addr.as_path() else {
+            return Err(unix::in_use_error(addr, None));
+        };
+        let what = unix::probe(path)?;
+        if what != InUse::Stale || !self.unlink_stale {
+            return Err(unix::in_use_error(addr, Some(what)));
+        }
+        log::info!("{addr}: removing a stale socket file");
+        std::fs::remove_file(path)?;
+        socket.bind(sock_addr)
+    }
+}
+
+/// A listening socket, TCP or Unix domain.
+pub(crate) enum ListenSocket {
+    Tcp(TcpListener),
+    Unix(UnixListener),
+}
+
+impl ListenSocket {
+    fn accept(&self) -> io::Result<Stream> {
+        match self {
+            ListenSocket::Tcp(l) => l.accept().map(|(s, _)| Stream::Tcp(s)),
+            ListenSocket::Unix(l) => l.accept().map(|(s, _)| Stream::Unix(s)),
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        match self {
+            ListenSocket::Tcp(l) => l.local_addr(),
+            ListenSocket::Unix(_) => Err(crate::error::Error::Unsupported(
+                "listener_addr: a Unix listener has no IP address (see unix_listener_addr)",
+            )
+            .into()),
+        }
+    }
+
+    fn source(&mut self) -> &mut dyn Source {
+        match self {
+            ListenSocket::Tcp(l) => l,
+            ListenSocket::Unix(l) => l,
+        }
+    }
 }
 
 /// Makes the handler of each accepted connection.
@@ -147,7 +253,10 @@ struct Paused {
 
 pub(crate) struct Listener<S> {
     pub(crate) id: ListenerId,
-    socket: TcpListener,
+    socket: ListenSocket,
+    /// The socket file this listener created (Unix, on a path): removed
+    /// when the listener is dropped, after the socket is closed.
+    _file: Option<SocketFile>,
     conn_opts: Rc<ConnOptions>,
     max_connections: Option<usize>,
     accept_budget: usize,
@@ -201,14 +310,32 @@ impl<S: 'static> Core<S> {
         F: FnMut() -> H + 'static,
     {
         let socket = opts.bind(addr)?;
-        self.add_listener(TcpListener::from_std(socket.into()), opts, factory)
+        let socket = ListenSocket::Tcp(TcpListener::from_std(socket.into()));
+        self.add_listener(socket, None, opts, factory)
+    }
+
+    /// Binds a Unix domain listener and registers it.
+    pub(crate) fn listen_unix<H, F>(
+        &mut self,
+        addr: &UnixAddr,
+        opts: ListenOptions,
+        factory: F,
+    ) -> io::Result<ListenerId>
+    where
+        H: Handler<S>,
+        F: FnMut() -> H + 'static,
+    {
+        let (socket, file) = opts.bind_unix(addr)?;
+        let socket = ListenSocket::Unix(UnixListener::from_std(socket.into()));
+        self.add_listener(socket, file, opts, factory)
     }
 
     /// Registers a listening socket (bound here, or handed in) and puts it
     /// in the slab; connections get handlers from `factory`.
     pub(crate) fn add_listener<H, F>(
         &mut self,
-        mut socket: TcpListener,
+        mut socket: ListenSocket,
+        file: Option<SocketFile>,
         opts: ListenOptions,
         mut factory: F,
     ) -> io::Result<ListenerId>
@@ -218,11 +345,12 @@ impl<S: 'static> Core<S> {
     {
         let key = self.next_key()?;
         self.registry
-            .register(&mut socket, key.token(), Interest::READABLE)?;
+            .register(socket.source(), key.token(), Interest::READABLE)?;
         let id = ListenerId(key);
         let listener = Listener {
             id,
             socket,
+            _file: file,
             conn_opts: Rc::new(opts.conn),
             max_connections: opts.max_connections,
             accept_budget: opts.accept_budget.max(1),
@@ -256,24 +384,46 @@ impl<S: 'static> Core<S> {
         }
     }
 
+    /// The address a Unix listener is bound to.
+    pub(crate) fn unix_listener_addr(
+        &self,
+        id: ListenerId,
+    ) -> io::Result<std::os::unix::net::SocketAddr> {
+        match self.entries.get(id.0.slot()) {
+            Some(Entry::Listener(l)) if l.id == id => match &l.socket {
+                ListenSocket::Unix(u) => u.local_addr(),
+                ListenSocket::Tcp(_) => Err(crate::error::Error::Unsupported(
+                    "unix_listener_addr: a TCP listener (see listener_addr)",
+                )
+                .into()),
+            },
+            _ => Err(io::Error::new(io::ErrorKind::NotFound, "no such listener")),
+        }
+    }
+
     /// Stops accepting and closes the listening socket.
     pub(crate) fn close_listener(&mut self, id: ListenerId) -> bool {
         if self.listener_mut(id).is_none() {
             return false;
         }
         if let Entry::Listener(mut l) = self.entries.remove(id.0.slot()) {
-            let _ = self.registry.deregister(&mut l.socket);
+            let _ = self.registry.deregister(l.socket.source());
         }
         true
     }
 
-    /// A duplicate of every listening socket (same socket, new descriptor),
-    /// to hand to another process.
+    /// A duplicate of every TCP listening socket (same socket, new
+    /// descriptor), to hand to another process.
     pub(crate) fn listener_sockets(&self) -> io::Result<Vec<std::net::TcpListener>> {
         self.entries
             .iter()
             .filter_map(|(_, e)| match e {
-                Entry::Listener(l) => Some(SockRef::from(&l.socket).try_clone().map(Into::into)),
+                Entry::Listener(l) => match &l.socket {
+                    ListenSocket::Tcp(socket) => {
+                        Some(SockRef::from(socket).try_clone().map(Into::into))
+                    }
+                    ListenSocket::Unix(_) => None,
+                },
                 _ => None,
             })
             .collect()
@@ -318,7 +468,7 @@ impl<S: 'static> Core<S> {
                 return;
             }
             match l.socket.accept() {
-                Ok((stream, _peer)) => {
+                Ok(stream) => {
                     l.backoff_ms = RETRY_MIN_MS;
                     self.metrics.accepted.bump(1);
                     // A factory that panics costs only this connection.
@@ -329,6 +479,11 @@ impl<S: 'static> Core<S> {
                         let _ = sys::set_abortive_close(&stream);
                         continue;
                     };
+                    if stream.is_unix() && l.conn_opts.has_unix_options() {
+                        if let Err(e) = l.conn_opts.apply_unix(SockRef::from(&stream)) {
+                            log::debug!("{:?}: socket options of an accepted socket: {e}", l.id);
+                        }
+                    }
                     l.open += 1;
                     let origin = Origin::Accepted(l.id);
                     let opts = l.conn_opts.clone();
@@ -358,7 +513,7 @@ impl<S: 'static> Core<S> {
     fn open_accepted(
         &mut self,
         state: &mut S,
-        stream: mio::net::TcpStream,
+        stream: Stream,
         opts: Rc<ConnOptions>,
         handler: Box<dyn Handler<S>>,
         origin: Origin,

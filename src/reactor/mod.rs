@@ -51,10 +51,11 @@ use std::time::{Duration, Instant};
 
 use mio::{Events, Poll, Waker};
 
-use crate::conn::connect::ConnectOptions;
+use crate::conn::connect::{ConnectOptions, Target};
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::reactor::handler::Handler;
 use crate::token::{ConnId, ListenerId, WAKER_TOKEN};
+use crate::unix::UnixAddr;
 use core::Core;
 use ctx::ReactorCtx;
 use handle::{ReactorHandle, Shared, Task};
@@ -137,9 +138,58 @@ impl<S: 'static> Reactor<S> {
         self.core.listen(addr, opts, factory)
     }
 
-    /// The address a listener is bound to.
+    /// The address a listener is bound to. For a Unix listener: an
+    /// `Unsupported` error (see [`unix_listener_addr`](Self::unix_listener_addr)).
     pub fn listener_addr(&self, id: ListenerId) -> io::Result<SocketAddr> {
         self.core.listener_addr(id)
+    }
+
+    /// Listens on a Unix domain stream socket: a path (`"/run/app.sock"`,
+    /// a `Path`) or an abstract name ([`UnixAddr::abstract_name`]).
+    /// Connections get the same callbacks as TCP ones (backpressure, water
+    /// marks, half-close, lingering close, one `on_close`); the handler can
+    /// ask who connected with [`Ctx::peer_cred`](crate::Ctx::peer_cred).
+    ///
+    /// The socket file the bind creates is removed when the listener is
+    /// closed ([`ReactorCtx::close_listener`]) or the reactor dropped
+    /// (not if the process dies; then see below), unless another socket
+    /// has replaced it meanwhile. A file already at the path fails the
+    /// listen with `AddrInUse` and a message naming the path and saying
+    /// whether a live listener or a stale file is there;
+    /// [`ListenOptions::unlink_stale`] removes a stale one (nobody listens)
+    /// and binds. TCP-only options fail the listen with an `Unsupported`
+    /// error (see [`ConnOptions`](crate::ConnOptions)), and so does
+    /// `reuse_port`; `reuse_address` and `only_v6` do not apply.
+    ///
+    /// ```
+    /// use netloop::{ListenOptions, Reactor, handler::Echo};
+    ///
+    /// let path = std::env::temp_dir().join(format!("netloop-doc-{}.sock", std::process::id()));
+    /// let mut reactor = Reactor::new()?;
+    /// let id = reactor.listen_unix(&path, ListenOptions::default(), || Echo)?;
+    /// assert!(path.exists());
+    /// assert_eq!(reactor.unix_listener_addr(id)?.as_pathname(), Some(path.as_path()));
+    /// reactor.ctx().close_listener(id);
+    /// assert!(!path.exists(), "closing the listener removes its socket file");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn listen_unix<H, F>(
+        &mut self,
+        addr: impl Into<UnixAddr>,
+        opts: ListenOptions,
+        factory: F,
+    ) -> io::Result<ListenerId>
+    where
+        H: Handler<S>,
+        F: FnMut() -> H + 'static,
+    {
+        self.core.listen_unix(&addr.into(), opts, factory)
+    }
+
+    /// The address a Unix listener is bound to (an `Unsupported` error for
+    /// a TCP one).
+    pub fn unix_listener_addr(&self, id: ListenerId) -> io::Result<std::os::unix::net::SocketAddr> {
+        self.core.unix_listener_addr(id)
     }
 
     /// Starts connecting to `addr`. Success runs `on_open`; failure runs
@@ -188,6 +238,38 @@ impl<S: 'static> Reactor<S> {
     ) -> io::Result<ConnId> {
         self.core
             .connect_host(host, port, opts, Box::new(handler), None)
+    }
+
+    /// Starts connecting to a Unix domain stream socket (a path, or
+    /// [`UnixAddr::abstract_name`]); otherwise as [`connect`](Self::connect),
+    /// reconnects included. A Unix connect does not wait: it completes at
+    /// once or fails, through `on_connect_error` as any failure (`Refused`
+    /// when nothing listens on an existing socket file, `Other(NotFound)`
+    /// without one, `Other(WouldBlock)` when the listener's backlog is
+    /// full). TCP-only options (`ConnectOptions::bind`, and those listed on
+    /// [`ConnOptions`](crate::ConnOptions)) make it return an `Unsupported`
+    /// error.
+    ///
+    /// ```
+    /// use netloop::handler::{Discard, Echo};
+    /// use netloop::{ConnectOptions, ListenOptions, Reactor, UnixAddr};
+    ///
+    /// let name = UnixAddr::abstract_name(format!("netloop-doc-{}", std::process::id()));
+    /// let mut reactor = Reactor::new()?;
+    /// reactor.listen_unix(name.clone(), ListenOptions::default(), || Echo)?;
+    /// let id = reactor.connect_unix(name, ConnectOptions::default(), Discard)?;
+    /// reactor.turn(Some(std::time::Duration::from_millis(100)))?;
+    /// assert!(reactor.ctx().conn(id).peer_cred().is_ok());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn connect_unix<H: Handler<S>>(
+        &mut self,
+        addr: impl Into<UnixAddr>,
+        opts: ConnectOptions,
+        handler: H,
+    ) -> io::Result<ConnId> {
+        let target = Target::Unix(addr.into());
+        self.core.connect_to(target, opts, Box::new(handler), None)
     }
 
     /// A handle for other threads.

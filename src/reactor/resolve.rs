@@ -12,11 +12,10 @@ use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::rc::Rc;
 
-use mio::net::TcpStream;
 use socket2::SockRef;
 
 use crate::conn::connect::{ConnectErrorKind, ConnectOptions, Outbound, Target, Waiter};
-use crate::conn::connect::{begin_connect, new_socket};
+use crate::conn::connect::{begin_connect, into_stream, new_socket};
 use crate::conn::state::ConnState;
 use crate::conn::write::errno;
 use crate::conn::{Flags, Intent, Origin};
@@ -41,16 +40,12 @@ impl<S: 'static> Core<S> {
     ) -> io::Result<ConnId> {
         // A socket to hold the place until an address is known (each try
         // gets its own, of the address's family); it takes no events.
-        let placeholder = new_socket(SocketAddr::from(([0, 0, 0, 0], 0)), &opts)?;
-        let target = Target::Name {
-            host: host.into(),
-            port,
-        };
-        let outbound = Box::new(Outbound::new(target, opts, waiter));
+        let outbound = Box::new(Outbound::by_name(host, port, opts, waiter));
+        let placeholder = new_socket(&outbound.target, &outbound.opts)?;
+        let stream = into_stream(placeholder, &outbound.target);
         let timeout = outbound.opts.timeout;
         let conn_opts = Rc::new(outbound.opts.conn.clone());
         let origin = Origin::Outbound(Some(outbound));
-        let stream = TcpStream::from_std(placeholder.into());
         let slot = self.add_conn(stream, ConnState::Connecting, conn_opts, handler, origin)?;
         let Some(conn) = conn_at!(self, slot) else {
             unreachable!("just added");
@@ -138,8 +133,8 @@ impl<S: 'static> Core<S> {
         let Some(addr) = o.untried.pop() else {
             return false;
         };
-        o.addr = addr;
-        let socket = match new_socket(addr, &o.opts) {
+        o.target = Target::Tcp(addr);
+        let socket = match new_socket(&o.target, &o.opts) {
             Ok(socket) => socket,
             Err(e) => {
                 conn.request(Intent::Fail(errno(&e)));
@@ -147,8 +142,9 @@ impl<S: 'static> Core<S> {
                 return true;
             }
         };
-        let early = begin_connect(SockRef::from(&socket), addr, o.opts.bind);
-        let mut old = conn.replace_stream(TcpStream::from_std(socket.into()));
+        let early = begin_connect(SockRef::from(&socket), &o.target, o.opts.bind);
+        let fresh = into_stream(socket, &o.target);
+        let mut old = conn.replace_stream(fresh);
         // The previous try's socket (or the placeholder, never registered).
         let _ = self.registry.deregister(&mut old);
         log::debug!("{}: trying {addr}", conn.id);

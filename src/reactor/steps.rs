@@ -8,15 +8,15 @@
 
 use std::io;
 
-use mio::net::TcpStream;
 use socket2::SockRef;
 
 use crate::conn::close::{CloseReason, Failure, LingerOutcome, classify};
 use crate::conn::connect::{
-    ConnectError, ConnectErrorKind, begin_connect, jitter_sample, new_socket,
+    ConnectError, ConnectErrorKind, begin_connect, into_stream, jitter_sample, new_socket,
 };
 use crate::conn::lifecycle::{Next, Released};
 use crate::conn::state::ConnState;
+use crate::conn::stream::Stream;
 use crate::conn::{Flags, Intent, Origin};
 use crate::reactor::core::Core;
 use crate::reactor::schedule::TimerTask;
@@ -334,18 +334,28 @@ impl<S: 'static> Core<S> {
         let Some(conn) = conn_at!(self, slot) else {
             return;
         };
-        let addr = match &mut conn.origin {
+        let (addr, unix_addr) = match &mut conn.origin {
             Origin::Outbound(Some(o)) => {
                 o.tell(Err(kind));
-                o.addr
+                o.target.error_addrs()
             }
-            _ => conn
-                .stream
-                .peer_addr()
-                .unwrap_or_else(|_| ([0, 0, 0, 0], 0).into()),
+            _ => (
+                conn.stream
+                    .tcp_peer_addr()
+                    .unwrap_or_else(|| ([0, 0, 0, 0], 0).into()),
+                None,
+            ),
         };
-        log::debug!("{}: connect to {addr} failed: {kind}", conn.id);
-        let error = ConnectError { kind, addr, source };
+        match &unix_addr {
+            Some(unix) => log::debug!("{}: connect to {unix} failed: {kind}", conn.id),
+            None => log::debug!("{}: connect to {addr} failed: {kind}", conn.id),
+        }
+        let error = ConnectError {
+            kind,
+            addr,
+            unix_addr,
+            source,
+        };
         self.dispatch(state, slot, |h, ctx| h.on_connect_error(ctx, &error));
         self.close_now(state, slot, CloseReason::ConnectFailed(kind));
     }
@@ -375,10 +385,10 @@ impl<S: 'static> Core<S> {
         if o.stop || o.opts.reconnect.is_none() {
             return false;
         }
-        let socket = match new_socket(o.addr, &o.opts) {
-            Ok(socket) => TcpStream::from_std(socket.into()),
+        let socket = match new_socket(&o.target, &o.opts) {
+            Ok(socket) => into_stream(socket, &o.target),
             Err(e) => {
-                log::warn!("{id}: cannot reconnect to {}: {e}; closing", o.addr);
+                log::warn!("{id}: cannot reconnect to {}: {e}; closing", o.target);
                 return false;
             }
         };
@@ -408,7 +418,7 @@ impl<S: 'static> Core<S> {
     /// Ends one attempt of a reconnecting connection: its socket is closed
     /// (replaced by `fresh`, not yet connected), its queue, input, timers
     /// and readiness dropped; the connection waits in `Reconnecting`.
-    fn release_attempt(&mut self, slot: usize, fresh: TcpStream) {
+    fn release_attempt(&mut self, slot: usize, fresh: Stream) {
         let Some(conn) = conn_at!(self, slot) else {
             return;
         };
@@ -455,8 +465,12 @@ impl<S: 'static> Core<S> {
         let Origin::Outbound(Some(o)) = &conn.origin else {
             return;
         };
-        let (timeout, addr, bind, by_name) =
-            (o.opts.timeout, o.addr, o.opts.bind, o.host().is_some());
+        let (timeout, target, bind, by_name) = (
+            o.opts.timeout,
+            o.target.clone(),
+            o.opts.bind,
+            o.host().is_some(),
+        );
         conn.enter_connecting();
         if by_name {
             // The name is resolved again: its addresses may have changed.
@@ -464,8 +478,8 @@ impl<S: 'static> Core<S> {
             self.attempt_started(slot, None, timeout);
             return self.resolve(slot);
         }
-        let early = begin_connect(SockRef::from(&conn.stream), addr, bind);
-        log::debug!("{}: reconnecting to {addr}", conn.id);
+        let early = begin_connect(SockRef::from(&conn.stream), &target, bind);
+        log::debug!("{}: reconnecting to {target}", conn.id);
         self.attempt_started(slot, None, timeout);
         self.register_try(slot, early);
     }

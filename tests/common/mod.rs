@@ -11,6 +11,7 @@ pub mod inline;
 pub mod peer;
 pub mod procfs;
 pub mod tools;
+pub mod unix;
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};

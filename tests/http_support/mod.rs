@@ -113,7 +113,10 @@ impl Client {
     /// Appends what one read returns; the connection must not have ended.
     fn read_more(&mut self) {
         let mut chunk = [0u8; 16 * 1024];
-        let n = self.stream.read(&mut chunk).expect("read a response");
+        let n = self.stream.read(&mut chunk).unwrap_or_else(|e| {
+            let got = String::from_utf8_lossy(&self.buf);
+            panic!("read a response: {e} ({:?}); got so far {got:?}", e.kind())
+        });
         assert!(
             n > 0,
             "connection closed before a whole response; got {:?}",
