@@ -1,62 +1,120 @@
 #!/usr/bin/env bash
 # The HTTP example against its tokio peer (benches/servers/http_tokio.rs, same
-# framing and responses), side by side in one run: each server in its own
-# process pinned to one core, wrk pinned to the other, rounds interleaved
-# (the order alternates), medians over rounds, and the median of the
-# per-round netloop/tokio ratios (each pair ran back to back).
-# Reports requests/s, p50 and p99 latency (wrk's; wrk reports no p99 for
-# pipelined runs), server CPU time per request (from /proc/PID/stat) and,
-# when perf works, server syscalls per request (tracepoint
+# framing and responses), may_minihttp (benches/peers/may_minihttp, one may
+# worker) and nginx (a generated config: one process, `return 200`), side by
+# side in one run: each server in its own process pinned to one core with
+# ONE reactor / worker, the load generator pinned to the other, rounds
+# interleaved (the order rotates each round), medians over rounds, and the
+# median of the per-round ratios netloop / other (each round's runs are back
+# to back).
+# Reports requests/s, p50 and p99 latency, server CPU time per request (from
+# /proc/PID/stat; nginx runs with master_process off, so its one process is
+# the worker) and, when perf works, server syscalls per request (tracepoint
 # raw_syscalls:sys_enter), with the load average at the start and the end.
 #
 #   scripts/bench_http.sh [ROUNDS=5] [SECONDS=5] [SCENARIO...]
 #
-# Scenarios: plaintext_c64, json_c64, plaintext_c256_p16 (pipelined 16
-# deep with examples/http/pipeline.lua). Needs wrk and taskset.
+# Scenarios (default: plaintext_c100 plaintext_c256_p16):
+#   plaintext_c100, json_c100, plaintext_c64, json_c64: wrk -t1 -cN, keep-alive
+#   plaintext_c256_p16: pipelined 16 deep (the http example's pipeline.lua,
+#       looked up at run time); wrk's latency there is per batch of 16
+#   paced_R (e.g. paced_10000 paced_25000 paced_50000): tools/loadgen-indep
+#       --mode http, 100 keep-alive conns offering R requests/s on a fixed
+#       schedule, latency from when each request was due (p99 against
+#       offered load; wrk2 is not in Debian)
+# CONTENDERS="netloop tokio may_minihttp nginx" (the default; the first is
+# compared with the others). Writes the rounds to
+# target/bench-results/http-DATE.tsv (http.tsv: the latest) for
+# scripts/plot.py. EXAMPLES_DIR=DIR: use the example binaries in DIR instead
+# of building them. Needs wrk, taskset, ss (installs wrk and nginx with
+# apt-get when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+PORT=${PORT:-18480}
+source scripts/lib.sh
 
 ROUNDS=${1:-5}
 SECS=${2:-5}
 shift $(($# > 2 ? 2 : $#))
-SERVER_CPU=${SERVER_CPU:-0}
-CLIENT_CPU=${CLIENT_CPU:-1}
-PORT=${PORT:-18480}
-ADDR=127.0.0.1:$PORT
+PIPELINE_LUA=${PIPELINE_LUA:-$(find . -name pipeline.lua -not -path '*/target/*' | head -1)}
 declare -A SPEC=(
+    [plaintext_c100]="-c100 http://$ADDR/plaintext"
+    [json_c100]="-c100 http://$ADDR/json"
     [plaintext_c64]="-c64 http://$ADDR/plaintext"
     [json_c64]="-c64 http://$ADDR/json"
-    [plaintext_c256_p16]="-c256 -s examples/http/pipeline.lua http://$ADDR/plaintext -- 16"
+    [plaintext_c256_p16]="-c256 -s $PIPELINE_LUA http://$ADDR/plaintext -- 16"
 )
-ORDER=(plaintext_c64 json_c64 plaintext_c256_p16)
+ORDER=(plaintext_c100 plaintext_c256_p16)
 SCENARIOS=("$@")
 [ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=("${ORDER[@]}")
-CONTENDERS=(netloop tokio)
+read -r -a CONTENDERS <<<"${CONTENDERS:-netloop tokio may_minihttp nginx}"
+FIRST=${CONTENDERS[0]}
 
-command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
-echo "# building (release)..." >&2
-cargo build --release --quiet --example http --example http_tokio
-load() { cut -d' ' -f1-3 /proc/loadavg; }
-echo "# $(date -u +%FT%TZ) rounds=$ROUNDS seconds=$SECS load average at start: $(load)"
+need_apt wrk wrk
+build_examples
+HTTP_BIN=$(example_bin http)
+HTTP_TOKIO_BIN=$(example_bin http_tokio)
+MAY_BIN=
+NGX_DIR=
+INDEP_BIN=
+for c in "${CONTENDERS[@]}"; do
+    case $c in
+    may_minihttp) MAY_BIN=$(build_standalone benches/peers/may_minihttp may_minihttp_peer) ;;
+    nginx) need_apt nginx nginx-light ;;
+    esac
+done
+for s in "${SCENARIOS[@]}"; do
+    case $s in
+    paced_*) [ -n "$INDEP_BIN" ] || INDEP_BIN=$(build_standalone tools/loadgen-indep loadgen-indep) ;;
+    *) [ -n "${SPEC[$s]:-}" ] || { echo "unknown scenario $s" >&2; exit 2; } ;;
+    esac
+done
 
-binary() { [ "$1" = netloop ] && echo target/release/examples/http || echo target/release/examples/http_tokio; }
+HAVE_PERF=0
+if perf stat -e raw_syscalls:sys_enter -x, -o /dev/null -- true 2>/dev/null; then
+    HAVE_PERF=1
+fi
+TMP=$(mktemp -d)
+OUT=$(results_file http)
+SERVER_PID=
+trap 'rm -rf "$TMP"; [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true' EXIT
 
-wait_listening() {
-    for _ in $(seq 200); do
-        [ -n "$(ss -Hltn "sport = :$PORT")" ] && return 0
-        sleep 0.05
-    done
-    echo "nothing listens on $PORT" >&2
-    return 1
+# nginx: one process (master_process off) answering like the http example.
+write_nginx_conf() {
+    cat >"$TMP/nginx.conf" <<CONF
+daemon off;
+master_process off;
+worker_processes 1;
+pid $TMP/nginx.pid;
+error_log $TMP/nginx-error.log warn;
+events { worker_connections 8192; }
+http {
+    access_log off;
+    server_tokens off;
+    keepalive_requests 1000000000;
+    keepalive_timeout 300s;
+    client_body_temp_path $TMP/body;
+    proxy_temp_path $TMP/proxy;
+    server {
+        listen $ADDR backlog=4096;
+        location = /plaintext { default_type text/plain; return 200 "Hello, World!"; }
+        location = /json { default_type application/json; return 200 '{"message":"Hello, World!"}'; }
+    }
 }
+CONF
+}
+write_nginx_conf
 
-# CPU ticks (user + system) of a process so far.
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-
-median() {
-    sort -g | awk '{ v[NR] = $1 } END {
-        if (NR == 0) { print "nan"; exit }
-        if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+start_http() {
+    case $1 in
+    netloop) RUST_LOG=warn taskset -c "$SERVER_CPU" "$HTTP_BIN" --addr "$ADDR" --threads 1 2>/dev/null & ;;
+    tokio) RUST_LOG=warn taskset -c "$SERVER_CPU" "$HTTP_TOKIO_BIN" --addr "$ADDR" --threads 1 2>/dev/null & ;;
+    may_minihttp) taskset -c "$SERVER_CPU" "$MAY_BIN" --addr "$ADDR" 2>/dev/null & ;;
+    nginx) taskset -c "$SERVER_CPU" nginx -p "$TMP" -c "$TMP/nginx.conf" -e "$TMP/nginx-error.log" & ;;
+    *) echo "unknown contender $1" >&2; exit 2 ;;
+    esac
+    SERVER_PID=$!
+    wait_listening
 }
 
 # wrk's latency with unit, in microseconds ("nan" when wrk has none).
@@ -67,67 +125,94 @@ to_us() {
         if (n == 0) print "nan"; else printf "%.0f\n", n }'
 }
 
-HAVE_PERF=0
-if perf stat -e raw_syscalls:sys_enter -x, -o /dev/null -- true 2>/dev/null; then
-    HAVE_PERF=1
-fi
-
-RESULTS=$(mktemp)
-trap 'rm -f "$RESULTS" "$RESULTS.perf"; [ -n "${SERVER_PID:-}" ] && kill "$SERVER_PID" 2>/dev/null || true' EXIT
-HZ=$(getconf CLK_TCK)
+echo "# $(date -u +%FT%TZ) rounds=$ROUNDS seconds=$SECS server on core $SERVER_CPU, load generator on core $CLIENT_CPU; load average at start: $(load_average)"
+echo "# contenders: ${CONTENDERS[*]}; pipeline script: $PIPELINE_LUA; results: $OUT"
+printf 'scenario\tcontender\tround\treq_per_sec\tp50_us\tp99_us\tcpu_us_per_req\tsyscalls_per_req\terrors\toffered\tload1\n' >"$OUT"
 
 for round in $(seq "$ROUNDS"); do
-    order=("${CONTENDERS[@]}")
-    [ $((round % 2)) = 0 ] && order=("${CONTENDERS[1]}" "${CONTENDERS[0]}")
     for scenario in "${SCENARIOS[@]}"; do
-        read -r -a args <<<"${SPEC[$scenario]}"
-        for contender in "${order[@]}"; do
-            RUST_LOG=warn taskset -c "$SERVER_CPU" "$(binary "$contender")" "$ADDR" &
-            SERVER_PID=$!
-            wait_listening
-            # One second of warm-up, then the measured run.
-            taskset -c "$CLIENT_CPU" wrk -t1 -d1s "${args[@]}" >/dev/null
-            if [ $HAVE_PERF = 1 ]; then
-                perf stat -e raw_syscalls:sys_enter -x, -o "$RESULTS.perf" -p "$SERVER_PID" &
+        for contender in $(rotate "$round" "${CONTENDERS[@]}"); do
+            start_http "$contender"
+            offered=0
+            if [ $HAVE_PERF = 1 ] && [[ $scenario != paced_* ]]; then
+                # One second of warm-up first.
+                read -r -a args <<<"${SPEC[$scenario]}"
+                taskset -c "$CLIENT_CPU" wrk -t1 -d1s "${args[@]}" >/dev/null
+                perf stat -e raw_syscalls:sys_enter -x, -o "$TMP/perf" -p "$SERVER_PID" &
                 PERF_PID=$!
             fi
-            before=$(cpu_ticks "$SERVER_PID")
-            out=$(taskset -c "$CLIENT_CPU" wrk -t1 -d"${SECS}s" --latency "${args[@]}")
-            after=$(cpu_ticks "$SERVER_PID")
-            syscalls=nan
-            if [ $HAVE_PERF = 1 ]; then
-                kill -INT "$PERF_PID"; wait "$PERF_PID" 2>/dev/null || true
-                syscalls=$(awk -F, '/raw_syscalls/ { print $1 }' "$RESULTS.perf")
+            if [[ $scenario == paced_* ]]; then
+                offered=${scenario#paced_}
+                line=$(taskset -c "$CLIENT_CPU" "$INDEP_BIN" --mode http --addr "$ADDR" --conns 100 \
+                    --path /plaintext --rate "$offered" --warmup 1 --duration "$SECS" --server-pid "$SERVER_PID")
+                rps=$(field msgs_per_sec "$line")
+                p50=$(field p50_us "$line")
+                p99=$(field p99_us "$line")
+                errors=$(field errors "$line")
+                cpu_us=$(awk -v x="$(field server_cpu_ns_per_msg "$line")" 'BEGIN { printf "%.3f", x / 1e3 }')
+                sys_req=nan
+            else
+                read -r -a args <<<"${SPEC[$scenario]}"
+                [ $HAVE_PERF = 1 ] || taskset -c "$CLIENT_CPU" wrk -t1 -d1s "${args[@]}" >/dev/null
+                before=$(cpu_ns_of "$SERVER_PID")
+                out=$(taskset -c "$CLIENT_CPU" wrk -t1 -d"${SECS}s" --latency "${args[@]}")
+                after=$(cpu_ns_of "$SERVER_PID")
+                syscalls=nan
+                if [ $HAVE_PERF = 1 ]; then
+                    kill -INT "$PERF_PID"
+                    wait "$PERF_PID" 2>/dev/null || true
+                    syscalls=$(awk -F, '/raw_syscalls/ { print $1 }' "$TMP/perf")
+                fi
+                requests=$(echo "$out" | awk '/requests in/ { print $1 }')
+                rps=$(echo "$out" | awk '/Requests\/sec/ { printf "%.0f", $2 }')
+                p50=$(to_us "$(echo "$out" | awk '$1 == "50%" { print $2 }')")
+                p99=$(to_us "$(echo "$out" | awk '$1 == "99%" { print $2 }')")
+                errors=$(echo "$out" | grep -c -e "Socket errors" -e "Non-2xx" || true)
+                cpu_us=$(awk -v t=$((after - before)) -v n="$requests" 'BEGIN { printf "%.3f", t / 1e3 / n }')
+                sys_req=$(awk -v s="$syscalls" -v n="$requests" \
+                    'BEGIN { if (s == "nan" || s == "" || s ~ /not/) print "nan"; else printf "%.3f", s / n }')
             fi
-            kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true
+            stop_pid "$SERVER_PID"
             SERVER_PID=
-            while [ -n "$(ss -Hltn "sport = :$PORT")" ]; do sleep 0.05; done
-            requests=$(echo "$out" | awk '/requests in/ { print $1 }')
-            rps=$(echo "$out" | awk '/Requests\/sec/ { print $2 }')
-            p50=$(to_us "$(echo "$out" | awk '$1 == "50%" { print $2 }')")
-            p99=$(to_us "$(echo "$out" | awk '$1 == "99%" { print $2 }')")
-            errors=$(echo "$out" | grep -c -e "Socket errors" -e "Non-2xx" || true)
-            cpu_us=$(awk -v t=$((after - before)) -v hz="$HZ" -v n="$requests" \
-                'BEGIN { printf "%.3f\n", t / hz * 1e6 / n }')
-            sys_req=$(awk -v s="$syscalls" -v n="$requests" \
-                'BEGIN { if (s == "nan" || s == "") print "nan"; else printf "%.3f\n", s / n }')
-            echo "$scenario $contender $rps $p50 $p99 $cpu_us $sys_req $errors" >>"$RESULTS"
-            echo "# round $round $scenario $contender: $rps req/s, p50 $p50 us, p99 $p99 us, $cpu_us us CPU/req, $sys_req syscalls/req, error lines $errors" >&2
+            wait_closed
+            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scenario" "$contender" "$round" "$rps" "$p50" \
+                "$p99" "$cpu_us" "$sys_req" "$errors" "$offered" "$(cut -d' ' -f1 /proc/loadavg)" >>"$OUT"
+            echo "# round $round $scenario $contender: $rps req/s, p50 $p50 us, p99 $p99 us, $cpu_us us CPU/req, $sys_req syscalls/req, errors $errors" >&2
         done
     done
 done
 
-echo "# load average at end: $(load)"
-printf '%-20s %-8s %10s %8s %8s %11s %13s %6s\n' scenario server "req/s" "p50 us" "p99 us" "CPU us/req" "syscalls/req" errors
+# col SCENARIO CONTENDER COLUMN: median over rounds of a column of $OUT.
+col() {
+    awk -F'\t' -v s="$1" -v c="$2" -v k="$3" 'NR > 1 && $1 == s && $2 == c && $k != "nan" { print $k }' "$OUT" | median
+}
+# paired SCENARIO A B COLUMN: median of per-round A / B.
+paired() {
+    awk -F'\t' -v s="$1" -v a="$2" -v b="$3" -v k="$4" '
+        NR > 1 && $1 == s && $2 == a { x[$3] = $k }
+        NR > 1 && $1 == s && $2 == b { y[$3] = $k }
+        END { for (r in x) if ((r in y) && x[r] != "nan" && y[r] + 0 > 0) print x[r] / y[r] }' "$OUT" |
+        median | awk '{ if ($1 == "nan") print "-"; else printf "%.2f", $1 }'
+}
+
+echo "# load average at end: $(load_average)"
+echo "# medians over $ROUNDS rounds"
+printf '%-20s %-13s %10s %8s %8s %11s %13s %6s\n' scenario server "req/s" "p50 us" "p99 us" "CPU us/req" "syscalls/req" errors
 for scenario in "${SCENARIOS[@]}"; do
     for contender in "${CONTENDERS[@]}"; do
-        col() { awk -v s="$scenario" -v c="$contender" -v k="$1" '$1 == s && $2 == c && $k != "nan" { print $k }' "$RESULTS" | median; }
-        errs=$(awk -v s="$scenario" -v c="$contender" '$1 == s && $2 == c { e += $8 } END { print e + 0 }' "$RESULTS")
-        printf '%-20s %-8s %10.0f %8s %8s %11s %13s %6d\n' "$scenario" "$contender" "$(col 3)" "$(col 4)" "$(col 5)" "$(col 6)" "$(col 7)" "$errs"
+        errs=$(awk -F'\t' -v s="$scenario" -v c="$contender" 'NR > 1 && $1 == s && $2 == c { e += $9 } END { print e + 0 }' "$OUT")
+        printf '%-20s %-13s %10.0f %8s %8s %11s %13s %6d\n' "$scenario" "$contender" "$(col "$scenario" "$contender" 4)" \
+            "$(col "$scenario" "$contender" 5)" "$(col "$scenario" "$contender" 6)" "$(col "$scenario" "$contender" 7)" \
+            "$(col "$scenario" "$contender" 8)" "$errs"
     done
-    # Paired: each round's netloop run against the tokio run next to it.
-    paired=$(awk -v s="$scenario" '$1 == s { r[$2] = r[$2] " " $3 }
-        END { n = split(r["netloop"], a); split(r["tokio"], b); for (i = 1; i <= n; i++) print a[i] / b[i] }' \
-        "$RESULTS" | median)
-    awk -v s="$scenario" -v p="$paired" 'BEGIN { printf "%-20s netloop/tokio req/s, median of per-round ratios: %.2f\n", s, p }'
+done
+echo
+echo "# $FIRST / other, median of the per-round ratios (req/s: higher is better; CPU and syscalls per request: lower is better)"
+printf '%-20s %-26s %8s %11s %13s %8s\n' scenario vs "req/s" "CPU/req" "syscalls/req" "p99"
+for scenario in "${SCENARIOS[@]}"; do
+    for other in "${CONTENDERS[@]:1}"; do
+        printf '%-20s %-26s %8s %11s %13s %8s\n' "$scenario" "$FIRST / $other" "$(paired "$scenario" "$FIRST" "$other" 4)" \
+            "$(paired "$scenario" "$FIRST" "$other" 7)" "$(paired "$scenario" "$FIRST" "$other" 8)" \
+            "$(paired "$scenario" "$FIRST" "$other" 6)"
+    done
 done

@@ -126,3 +126,91 @@ load_average() {
 callgrind_total() {
     awk '/^totals:/ { print $2 }' "$1"
 }
+
+# --- Shared by bench_http.sh, bench_proxy.sh and bench_echo_indep.sh ---
+
+# example_bin NAME: the path of a built example binary (target/release/examples/
+# for targets of the root package; target/release/ for a workspace member's
+# binary of that name).
+example_bin() {
+    local f
+    for f in "$BIN/$1" "target/release/$1"; do
+        if [ -x "$f" ] && [ -f "$f" ]; then
+            echo "$f"
+            return 0
+        fi
+    done
+    echo "no built binary named $1 (cargo build --release --examples)" >&2
+    return 1
+}
+
+# need_apt COMMAND PACKAGE: installs PACKAGE with apt-get when COMMAND is missing.
+need_apt() {
+    command -v "$1" >/dev/null && return 0
+    [ -x "/usr/sbin/$1" ] && return 0
+    echo "# installing $2 (apt-get)..." >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$2" >/dev/null 2>&1 ||
+        { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$2" >/dev/null; }
+}
+
+# build_standalone DIR NAME: builds a standalone crate (benches/peers/*, tools/*,
+# each its own workspace and target directory) in release mode and prints
+# the path of its binary named NAME.
+build_standalone() {
+    local dir=$1 name=$2
+    echo "# building $dir (release)..." >&2
+    cargo build --release --quiet --manifest-path "$dir/Cargo.toml" >&2
+    echo "$dir/target/release/$name"
+}
+
+# CPU time (user + system, all threads) of a process so far, in ns.
+cpu_ns_of() {
+    awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.0f\n", ($12 + $13) / hz * 1e9 }' "/proc/$1/stat"
+}
+
+# wait_port_listening PORT / wait_port_closed PORT: like wait_listening and
+# wait_closed for another port than $PORT.
+wait_port_listening() {
+    local PORT=$1
+    wait_listening
+}
+wait_port_closed() {
+    local PORT=$1
+    wait_closed
+}
+
+# results_file NAME: a fresh TSV under target/bench-results/ (NAME-DATE.tsv,
+# and NAME.tsv pointing at the latest), for scripts/plot.py.
+results_file() {
+    mkdir -p target/bench-results
+    local f
+    f=target/bench-results/$1-$(date -u +%Y%m%dT%H%M%SZ).tsv
+    : >"$f"
+    ln -sf "$(basename "$f")" "target/bench-results/$1.tsv"
+    echo "$f"
+}
+
+# stop_pid PID: SIGTERM, then SIGKILL after 2 s, and reap it.
+stop_pid() {
+    local pid=$1 i
+    kill "$pid" 2>/dev/null || return 0
+    for i in $(seq 40); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    kill -9 "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+# build_examples: `cargo build --release --examples` (build above), unless
+# EXAMPLES_DIR names a directory of example binaries built elsewhere (say
+# from `git archive HEAD` while the working tree is mid-edit): then BIN
+# points there and nothing is built.
+build_examples() {
+    if [ -n "${EXAMPLES_DIR:-}" ]; then
+        BIN=$EXAMPLES_DIR
+        echo "# using the binaries in $BIN" >&2
+    else
+        build
+    fi
+}
