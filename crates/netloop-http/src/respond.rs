@@ -65,6 +65,14 @@ pub fn respond(out: &mut Vec<u8>, req: &Request<'_>, date: &HttpDate) -> u16 {
         Ok(route) => route,
         Err(status) => return error(out, status, date, persist),
     };
+    if route == Route::Plaintext && persist == Persist::KeepAlive11 && req.method == "GET" {
+        // The benchmark's request: three copies, two of them constants.
+        out.reserve(PLAINTEXT_BEFORE_DATE.len() + 29 + PLAINTEXT_AFTER_DATE.len());
+        out.extend_from_slice(PLAINTEXT_BEFORE_DATE);
+        out.extend_from_slice(date.as_bytes());
+        out.extend_from_slice(PLAINTEXT_AFTER_DATE);
+        return 200;
+    }
     let mut json = [0u8; 64];
     let (content_type, body): (&[u8], &[u8]) = match route {
         Route::Plaintext => (b"text/plain", MESSAGE.as_bytes()),
@@ -109,7 +117,8 @@ pub fn continue_100(out: &mut Vec<u8>) {
 
 /// Where a request goes, or the error status it gets.
 fn route(req: &Request<'_>) -> Result<Route, u16> {
-    if !KNOWN_METHODS.contains(&req.method) {
+    // GET first: the common case skips the list.
+    if req.method != "GET" && !KNOWN_METHODS.contains(&req.method) {
         return Err(501);
     }
     let route = match req.path {
@@ -132,7 +141,12 @@ pub fn error(out: &mut Vec<u8>, status: u16, date: &HttpDate, persist: Persist) 
     status
 }
 
-#[derive(Clone, Copy)]
+/// An HTTP/1.1 keep-alive `GET /plaintext` answer up to its `Date` value,
+/// and after it (what `head` and the body would write, spelled out).
+const PLAINTEXT_BEFORE_DATE: &[u8] = b"HTTP/1.1 200 OK\r\nServer: netloop\r\nContent-Type: text/plain\r\nContent-Length: 13\r\nDate: ";
+const PLAINTEXT_AFTER_DATE: &[u8] = b"\r\n\r\nHello, World!";
+
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Route {
     Plaintext,
     Json,
@@ -228,3 +242,28 @@ fn json_string(w: &mut impl Write, s: &str) {
     let _ = w.write_all(b"\"");
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The spelled-out plaintext answer is byte for byte what the general
+    /// path writes.
+    #[test]
+    fn the_plaintext_constants_match_the_general_head() {
+        let date = HttpDate::from_unix(784_111_777);
+        let mut general = Vec::new();
+        head(
+            &mut general,
+            200,
+            &date,
+            Persist::KeepAlive11,
+            b"text/plain",
+            MESSAGE.len(),
+        );
+        general.extend_from_slice(MESSAGE.as_bytes());
+        let mut spelled = PLAINTEXT_BEFORE_DATE.to_vec();
+        spelled.extend_from_slice(date.as_bytes());
+        spelled.extend_from_slice(PLAINTEXT_AFTER_DATE);
+        assert_eq!(String::from_utf8(spelled), String::from_utf8(general));
+    }
+}
