@@ -15,16 +15,21 @@
 //! SIGINT (Ctrl-C) or SIGTERM starts a graceful shutdown: listeners close at
 //! once, open connections get `--grace` seconds to finish (a bare number is
 //! seconds; `500ms`, `2s` and `1m` work too), then the idle ones are closed
-//! and the busy ones aborted. A second signal stops at once.
+//! and the busy ones aborted. A second signal stops at once. The signals
+//! are read on reactor 0's loop (signal-hook-mio's `Signals`, a registered
+//! event source), which shuts down every reactor; once reactor 0 has
+//! ended, further signals are ignored until the others have too.
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use netloop::handler::Echo;
-use netloop::{ServerBuilder, ServerHandle};
+use netloop::mio::Interest;
+use netloop::{ReactorCtx, ServerBuilder, ServerHandle};
 use signal_hook::consts::{SIGINT, SIGTERM};
-use signal_hook::iterator::Signals;
+use signal_hook_mio::v1_0::Signals;
 
 /// What the command line asked for.
 struct Args {
@@ -71,26 +76,28 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     }
 }
 
-/// First SIGINT/SIGTERM: graceful shutdown; second: stop now. Returns a
-/// handle that ends the watcher thread.
+/// Registers `signals` on reactor 0's loop: the first SIGINT/SIGTERM
+/// starts a graceful shutdown of the whole server, the second stops it.
 fn watch_signals(
+    rc: &mut ReactorCtx<'_>,
+    signals: Signals,
     server: ServerHandle,
     grace: Duration,
-) -> io::Result<(signal_hook::iterator::Handle, std::thread::JoinHandle<()>)> {
-    let mut signals = Signals::new([SIGINT, SIGTERM])?;
-    let handle = signals.handle();
-    let thread = std::thread::spawn(move || {
-        let mut received = signals.forever();
-        if let Some(sig) = received.next() {
-            log::info!("signal {sig}: shutting down, {grace:?} grace (again to stop now)");
-            let _ = server.shutdown(grace);
+) -> io::Result<()> {
+    let mut received = 0;
+    rc.register_source(signals, Interest::READABLE, move |_rc, _id, signals, _| {
+        for sig in signals.pending() {
+            received += 1;
+            if received == 1 {
+                log::info!("signal {sig}: shutting down, {grace:?} grace (again to stop now)");
+                let _ = server.shutdown(grace);
+            } else {
+                log::info!("signal {sig}: stopping now");
+                let _ = server.stop();
+            }
         }
-        if let Some(sig) = received.next() {
-            log::info!("signal {sig}: stopping now");
-            let _ = server.stop();
-        }
-    });
-    Ok((handle, thread))
+    })?;
+    Ok(())
 }
 
 fn main() -> io::Result<()> {
@@ -101,16 +108,30 @@ fn main() -> io::Result<()> {
     if args.threads > 0 {
         builder = builder.threads(args.threads);
     }
-    let server = builder.start(|| Echo)?;
+    // Made here, so that signals are caught from now on (and delivered
+    // once reactor 0 registers them) and an error ends the program.
+    let signals = Mutex::new(Some(Signals::new([SIGINT, SIGTERM])?));
+    let grace = args.grace;
+    let server = builder
+        .on_start(move |index, rc, server| {
+            if index != 0 {
+                return;
+            }
+            let Some(signals) = signals.lock().unwrap().take() else {
+                return;
+            };
+            if let Err(e) = watch_signals(rc, signals, server.clone(), grace) {
+                log::error!("cannot watch signals ({e}): stopping");
+                let _ = server.stop();
+            }
+        })
+        .start(|| Echo)?;
     log::info!(
         "echo server listening on {} ({} reactor thread(s))",
         server.local_addr(),
         server.len()
     );
-    let (signals, watcher) = watch_signals(server.clone(), args.grace)?;
     let summary = server.join()?;
-    signals.close();
-    let _ = watcher.join();
     for (index, m) in summary.reactors.iter().enumerate() {
         log::info!(
             "reactor {index}: {} connections, {} bytes in, {} out, {} turns",

@@ -54,6 +54,11 @@ pub const MAX_REACTORS: usize = 256;
 /// Makes the state of reactor `index`.
 type StateFactory<S> = Arc<dyn Fn(usize) -> S + Send + Sync>;
 
+/// Runs on reactor `index`'s loop once the server has started
+/// ([`ServerBuilder::on_start`]).
+pub(crate) type StartHook<S> =
+    Arc<dyn Fn(usize, &mut ReactorCtx<'_, S>, &ServerHandle<S>) + Send + Sync>;
+
 /// Configures and starts a server of N reactors; see [`start`](Self::start).
 ///
 /// ```no_run
@@ -78,6 +83,7 @@ pub struct ServerBuilder<S = ()> {
     callback_timing: bool,
     thread_name: String,
     pin_threads: bool,
+    on_start: Option<StartHook<S>>,
 }
 
 impl ServerBuilder<()> {
@@ -92,6 +98,7 @@ impl ServerBuilder<()> {
             callback_timing: false,
             thread_name: "netloop".to_owned(),
             pin_threads: false,
+            on_start: None,
         }
     }
 }
@@ -114,7 +121,9 @@ impl<S: 'static> ServerBuilder<S> {
     }
 
     /// Gives each reactor its own state, made on its thread by
-    /// `factory(index)` (so `T` need not be `Send`).
+    /// `factory(index)` (so `T` need not be `Send`). Drops an
+    /// [`on_start`](Self::on_start) hook set before (it was for the old
+    /// state type): set the state first.
     pub fn state<T, F>(self, factory: F) -> ServerBuilder<T>
     where
         T: 'static,
@@ -128,6 +137,7 @@ impl<S: 'static> ServerBuilder<S> {
             callback_timing: self.callback_timing,
             thread_name: self.thread_name,
             pin_threads: self.pin_threads,
+            on_start: None,
         }
     }
 
@@ -159,6 +169,40 @@ impl<S: 'static> ServerBuilder<S> {
     /// ```
     pub fn pin_threads(mut self, on: bool) -> Self {
         self.pin_threads = on;
+        self
+    }
+
+    /// Runs `hook(index, ctx, server)` on every reactor's loop once the
+    /// server has started (in its first turn, with the [`ServerHandle`]
+    /// that [`start`](Self::start) returns): the place to register an
+    /// event source ([`ReactorCtx::register_source`]) or a reactor timer
+    /// on some or all reactors. A hook that panics is logged and counted
+    /// in the reactor's [`panics`](MetricsSnapshot::panics).
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use netloop::{ServerBuilder, handler::Echo};
+    ///
+    /// let (tx, rx) = mpsc::channel();
+    /// let tx = std::sync::Mutex::new(tx);
+    /// let server = ServerBuilder::new("127.0.0.1:0".parse()?)
+    ///     .threads(2)
+    ///     .on_start(move |index, rc, _server| {
+    ///         let _ = tx.lock().unwrap().send((index, rc.conn_count()));
+    ///     })
+    ///     .start(|| Echo)?;
+    /// let mut seen = vec![rx.recv()?, rx.recv()?];
+    /// seen.sort();
+    /// assert_eq!(seen, [(0, 0), (1, 0)]);
+    /// server.stop()?;
+    /// server.join()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn on_start<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(usize, &mut ReactorCtx<'_, S>, &ServerHandle<S>) + Send + Sync + 'static,
+    {
+        self.on_start = Some(Arc::new(hook));
         self
     }
 
@@ -226,7 +270,11 @@ impl<S: 'static> ServerBuilder<S> {
                 }
             }
         }
-        Ok(ServerHandle::new(addr, started))
+        let server = ServerHandle::new(addr, started);
+        if let Some(hook) = self.on_start {
+            crate::server_start::run_on_each(&server, hook);
+        }
+        Ok(server)
     }
 }
 

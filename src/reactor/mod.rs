@@ -21,7 +21,9 @@
 //!   what every timer does (the queue itself is `crate::timer`);
 //! - [`handler`], [`ctx`], [`dispatch`]: the callbacks, what they see and
 //!   how they are called;
-//! - [`handle`], [`shutdown`]: other threads, and ending the loop.
+//! - [`handle`], [`shutdown`]: other threads, and ending the loop;
+//! - [`source`]: other event sources (pipes, UDP sockets, signals) with
+//!   their own callbacks.
 //!
 //! Ids and tokens (`crate::token`) and the per-connection record
 //! (`crate::conn`) sit below the loop; nothing there imports it.
@@ -37,6 +39,7 @@ pub(crate) mod listener;
 pub(crate) mod reading;
 pub(crate) mod schedule;
 pub(crate) mod shutdown;
+pub(crate) mod source;
 pub(crate) mod steps;
 pub(crate) mod writing;
 
@@ -315,6 +318,7 @@ impl<S: 'static> Reactor<S> {
                 break;
             }
         }
+        self.core.drop_sources();
         drop(self.shared.close());
     }
 }
