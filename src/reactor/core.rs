@@ -252,7 +252,8 @@ impl<S: 'static> Core<S> {
                 self.ready.push(slot);
             }
             Some(Entry::Source(s)) => {
-                if s.mark_queued() {
+                let fresh = s.mark_queued();
+                if fresh {
                     self.ready.push(slot);
                 }
             }
