@@ -72,9 +72,15 @@ impl Flags {
     pub(crate) const NOTIFY_SHUTDOWN: Flags = Flags(1 << 11);
     /// An event reported EPOLLERR.
     pub(crate) const ERROR_SEEN: Flags = Flags(1 << 12);
+    /// The handler corked the connection: sends queue without a system
+    /// call until the cork is lifted (`reactor::cork`).
+    pub(crate) const CORKED: Flags = Flags(1 << 13);
 
     pub(crate) const NOTIFICATIONS: Flags =
         Flags(Flags::NOTIFY_HIGH.0 | Flags::NOTIFY_DRAIN.0 | Flags::NOTIFY_SHUTDOWN.0);
+    /// What the loop has to do after a callback besides a request: the
+    /// notifications, and lifting a cork.
+    const WORK: Flags = Flags(Flags::NOTIFICATIONS.0 | Flags::CORKED.0);
 
     #[inline]
     pub(crate) fn has(self, f: Flags) -> bool {
@@ -310,7 +316,7 @@ impl<H> Conn<H> {
     /// Whether the loop has anything to do for this connection right now.
     #[inline]
     pub(crate) fn has_work(&self) -> bool {
-        self.pending.is_some() || self.flags.has(Flags::NOTIFICATIONS)
+        self.pending.is_some() || self.flags.has(Flags::WORK)
     }
 }
 

@@ -39,8 +39,8 @@ pub struct ReactorCtx<'a, S = ()> {
 /// The context of one connection's callback: everything on it is about
 /// this connection; [`Ctx::reactor`] gives the reactor as a whole.
 pub struct Ctx<'a, S = ()> {
-    rc: ReactorCtx<'a, S>,
-    id: ConnId,
+    pub(crate) rc: ReactorCtx<'a, S>,
+    pub(crate) id: ConnId,
 }
 
 /// The reactor's connections, borrowed apart from its shared state
@@ -75,8 +75,8 @@ fn open_ids<S>(core: &Core<S>) -> impl Iterator<Item = ConnId> + '_ {
 /// Any connection of this reactor, named by id. Every operation on a closed
 /// or unknown id returns [`Error::NoSuchConn`] (never panics).
 pub struct ConnRef<'c, S = ()> {
-    core: &'c mut Core<S>,
-    id: ConnId,
+    pub(crate) core: &'c mut Core<S>,
+    pub(crate) id: ConnId,
 }
 
 impl<'a, S: 'static> ReactorCtx<'a, S> {

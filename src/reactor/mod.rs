@@ -17,6 +17,8 @@
 //! - [`steps`]: carries out what a connection's transitions return, and
 //!   the one `close_now`;
 //! - [`reading`], [`writing`]: the I/O paths and their callbacks;
+//!   [`vectored`]: sends of several parts; [`cork`]: a callback's sends
+//!   held back and written together;
 //! - [`conn_timers`], [`schedule`]: idle, stall and deadline timers, and
 //!   what every timer does (the queue itself is `crate::timer`);
 //! - [`handler`], [`ctx`], [`dispatch`]: the callbacks, what they see and
@@ -31,6 +33,7 @@
 pub(crate) mod conn_timers;
 pub(crate) mod connector;
 pub(crate) mod core;
+pub(crate) mod cork;
 pub(crate) mod ctx;
 pub(crate) mod dispatch;
 pub(crate) mod handle;
@@ -41,6 +44,7 @@ pub(crate) mod schedule;
 pub(crate) mod shutdown;
 pub(crate) mod source;
 pub(crate) mod steps;
+pub(crate) mod vectored;
 pub(crate) mod writing;
 
 use std::io;
