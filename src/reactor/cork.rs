@@ -26,6 +26,7 @@ impl<S: 'static> Core<S> {
         if let Ok((slot, conn)) = own_conn_by_id(&mut self.entries, id) {
             if conn.state() != ConnState::Closed && !conn.flags.has(Flags::CORKED) {
                 conn.flags.insert(Flags::CORKED);
+                conn.marks.set_corked(true);
                 self.enqueue(slot);
             }
         }
@@ -49,6 +50,7 @@ impl<S: 'static> Core<S> {
             return;
         };
         conn.flags.remove(Flags::CORKED);
+        conn.marks.set_corked(false);
         if conn.send.is_empty() || conn.flags.has(Flags::WRITE_INTEREST) {
             return;
         }

@@ -689,7 +689,7 @@ impl<S: 'static> ConnRef<'_, S> {
     pub fn set_water_marks(&mut self, high: usize, low: usize) -> Result<()> {
         let slot = self.core.slot_of(self.id)?;
         let conn = self.core.conn_mut(slot).ok_or(Error::NoSuchConn)?;
-        conn.marks = crate::conn::Marks::new(high, low, conn.marks.cap());
+        conn.marks = conn.marks.renewed(high, low, conn.marks.cap());
         Ok(())
     }
 
@@ -697,7 +697,7 @@ impl<S: 'static> ConnRef<'_, S> {
     pub fn set_max_send_queue(&mut self, cap: usize) -> Result<()> {
         let slot = self.core.slot_of(self.id)?;
         let conn = self.core.conn_mut(slot).ok_or(Error::NoSuchConn)?;
-        conn.marks = crate::conn::Marks::new(conn.marks.high(), conn.marks.low(), cap);
+        conn.marks = conn.marks.renewed(conn.marks.high(), conn.marks.low(), cap);
         Ok(())
     }
 }

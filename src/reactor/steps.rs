@@ -44,6 +44,7 @@ impl<S: 'static> Core<S> {
                 conn.pending = None;
                 conn.flags.remove(Flags::NOTIFICATIONS);
                 conn.flags.remove(Flags::CORKED);
+                conn.marks.set_corked(false);
                 return;
             }
             if conn.flags.has(Flags::CORKED) {

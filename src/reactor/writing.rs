@@ -59,12 +59,12 @@ impl<S: 'static> Core<S> {
             conn_by_id(&mut self.entries, self.index, id)?
         };
         let len = data.as_slice().len();
+        // `direct_max` is the cap, or 0 while corked.
         let direct = conn.send.is_empty()
-            && !conn.flags.has(Flags::CORKED)
             && matches!(conn.state(), ConnState::Open | ConnState::ReadClosed)
             && conn.pending.is_none()
             && len != 0
-            && len <= conn.marks.cap();
+            && len <= conn.marks.direct_max();
         if !direct {
             return self.send_checked(slot, data);
         }
