@@ -15,7 +15,11 @@
 //! A stopped reactor drops every source.
 //!
 //! Events are edge-triggered, as for every mio source: the callback should
-//! read until the source would block, or it may not hear from it again.
+//! read until the source would block, or it may not hear from it again
+//! (there is no read budget for sources: one that never runs dry holds the
+//! loop). Sources do not keep a reactor running: `run()` returns after a
+//! graceful shutdown once the connections are gone, whatever sources are
+//! registered, and then drops them.
 
 use std::any::{Any, TypeId};
 use std::io;
