@@ -19,7 +19,11 @@
 //! SIGINT (Ctrl-C) or SIGTERM starts a graceful shutdown: listeners close at
 //! once, open connections get `--grace` seconds to finish (a bare number is
 //! seconds; `500ms`, `2s` and `1m` work too), then the idle ones are closed
-//! and the busy ones aborted. A second signal stops at once.
+//! and the busy ones aborted. A second signal stops at once. The signals
+//! are read on the loop (signal-hook-mio's `Signals`, a registered event
+//! source; on reactor 0 with several), which acts for every reactor; once
+//! reactor 0 has ended, further signals are ignored until the others have
+//! too.
 //!
 //! Started with listening sockets (socket activation: `LISTEN_FDS`, e.g.
 //! `systemd-socket-activate -l 127.0.0.1:7000 target/release/examples/echo`),
@@ -33,12 +37,17 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use netloop::handler::Echo;
-use netloop::{ListenOptions, MetricsSnapshot, Reactor, ServerBuilder, UnixAddr, activation};
+use netloop::mio::Interest;
+use netloop::{
+    ListenOptions, MetricsSnapshot, Reactor, ReactorCtx, ServerBuilder, UnixAddr, activation,
+};
 use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR2};
-use signal_hook::iterator::Signals;
+use signal_hook_mio::v1_0::Signals;
 
 /// What the command line asked for.
 struct Args {
@@ -102,9 +111,11 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 trait Stoppable: Send + 'static {
     fn shutdown(&self, grace: Duration);
     fn stop(&self);
-    /// Starts the successor with the listening sockets; false (logged) if
-    /// it could not start: this process then goes on serving.
-    fn hand_over(&self) -> bool;
+    /// Starts the successor with the listening sockets, then shuts down
+    /// gracefully; clears `draining` (and goes on serving) if it could
+    /// not start. Off the loop's thread: the handle waits on every
+    /// reactor, the signals' own included.
+    fn restart(&self, grace: Duration, draining: Arc<AtomicBool>);
 }
 
 impl Stoppable for netloop::ServerHandle {
@@ -114,23 +125,26 @@ impl Stoppable for netloop::ServerHandle {
     fn stop(&self) {
         let _ = netloop::ServerHandle::stop(self);
     }
-    fn hand_over(&self) -> bool {
-        let started = self
-            .listeners()
-            .and_then(|sockets| activation::hand_over(&sockets));
-        match started {
-            Ok(child) => {
-                log::info!(
-                    "restart: listening sockets handed to pid {}; draining",
-                    child.id()
-                );
-                true
+    fn restart(&self, grace: Duration, draining: Arc<AtomicBool>) {
+        let server = self.clone();
+        std::thread::spawn(move || {
+            let started = server
+                .listeners()
+                .and_then(|sockets| activation::hand_over(&sockets));
+            match started {
+                Ok(child) => {
+                    log::info!(
+                        "restart: listening sockets handed to pid {}; draining",
+                        child.id()
+                    );
+                    let _ = server.shutdown(grace);
+                }
+                Err(e) => {
+                    log::error!("restart failed, still serving: {e}");
+                    draining.store(false, Ordering::SeqCst);
+                }
             }
-            Err(e) => {
-                log::error!("restart failed, still serving: {e}");
-                false
-            }
-        }
+        });
     }
 }
 
@@ -141,43 +155,46 @@ impl Stoppable for netloop::ReactorHandle {
     fn stop(&self) {
         let _ = netloop::ReactorHandle::stop(self);
     }
-    fn hand_over(&self) -> bool {
+    fn restart(&self, _: Duration, draining: Arc<AtomicBool>) {
         log::warn!("restart on SIGUSR2 hands over TCP listeners; a Unix one goes on serving");
-        false
+        draining.store(false, Ordering::SeqCst);
     }
 }
 
-/// First SIGINT/SIGTERM: graceful shutdown; second: stop now. SIGUSR2:
-/// hand the listening sockets to a new copy, then shut down gracefully.
-/// Returns a handle that ends the watcher thread.
+/// The signals this example acts on, made early so that they are caught
+/// from the start (and delivered once a loop registers them).
+fn signals() -> io::Result<Signals> {
+    Signals::new([SIGINT, SIGTERM, SIGUSR2])
+}
+
+/// Registers `signals` on a loop. First SIGINT/SIGTERM: graceful shutdown;
+/// second: stop now. SIGUSR2: hand the listening sockets to a new copy,
+/// then shut down gracefully.
 fn watch_signals(
+    rc: &mut ReactorCtx<'_>,
+    signals: Signals,
     server: impl Stoppable,
     grace: Duration,
-) -> io::Result<(signal_hook::iterator::Handle, std::thread::JoinHandle<()>)> {
-    let mut signals = Signals::new([SIGINT, SIGTERM, SIGUSR2])?;
-    let handle = signals.handle();
-    let thread = std::thread::spawn(move || {
-        let mut draining = false;
-        for sig in signals.forever() {
-            if draining && sig == SIGUSR2 {
-                log::warn!("signal {sig}: already handed over or shutting down");
-                continue;
+) -> io::Result<()> {
+    let draining = Arc::new(AtomicBool::new(false));
+    rc.register_source(signals, Interest::READABLE, move |_rc, _id, signals, _| {
+        for sig in signals.pending() {
+            let was_draining = draining.swap(true, Ordering::SeqCst);
+            match (sig, was_draining) {
+                (SIGUSR2, true) => log::warn!("signal {sig}: already handed over or shutting down"),
+                (SIGUSR2, false) => server.restart(grace, draining.clone()),
+                (_, false) => {
+                    log::info!("signal {sig}: shutting down, {grace:?} grace (again to stop now)");
+                    server.shutdown(grace);
+                }
+                (_, true) => {
+                    log::info!("signal {sig}: stopping now");
+                    server.stop();
+                }
             }
-            if draining {
-                log::info!("signal {sig}: stopping now");
-                return server.stop();
-            }
-            if sig == SIGUSR2 && !server.hand_over() {
-                continue;
-            }
-            if sig != SIGUSR2 {
-                log::info!("signal {sig}: shutting down, {grace:?} grace (again to stop now)");
-            }
-            draining = true;
-            server.shutdown(grace);
         }
-    });
-    Ok((handle, thread))
+    })?;
+    Ok(())
 }
 
 fn main() -> io::Result<()> {
@@ -203,17 +220,29 @@ fn main() -> io::Result<()> {
     if args.threads > 0 {
         builder = builder.threads(args.threads);
     }
-    let server = builder.start(|| Echo)?;
+    let signals = Mutex::new(Some(signals()?));
+    let grace = args.grace;
+    let server = builder
+        .on_start(move |index, rc, server| {
+            if index != 0 {
+                return;
+            }
+            let Some(signals) = signals.lock().unwrap().take() else {
+                return;
+            };
+            if let Err(e) = watch_signals(rc, signals, server.clone(), grace) {
+                log::error!("cannot watch signals ({e}): stopping");
+                let _ = server.stop();
+            }
+        })
+        .start(|| Echo)?;
     log::info!(
         "echo server (pid {}) listening on {} ({from}; {} reactor thread(s))",
         std::process::id(),
         server.local_addr(),
         server.len()
     );
-    let (signals, watcher) = watch_signals(server.clone(), args.grace)?;
     let summary = server.join()?;
-    signals.close();
-    let _ = watcher.join();
     for (index, m) in summary.reactors.iter().enumerate() {
         log::info!(
             "reactor {index}: {} connections, {} bytes in, {} out, {} turns",
@@ -238,11 +267,10 @@ fn serve_unix(addr: UnixAddr, grace: Duration) -> io::Result<()> {
     let opts = ListenOptions::default().unlink_stale(true);
     reactor.listen_unix(addr.clone(), opts, || Echo)?;
     log::info!("echo server listening on unix:{addr}");
-    let (signals, watcher) = watch_signals(reactor.handle(), grace)?;
+    let handle = reactor.handle();
+    watch_signals(&mut reactor.ctx(), signals()?, handle, grace)?;
     let m: MetricsSnapshot = reactor.run()?;
     drop(reactor);
-    signals.close();
-    let _ = watcher.join();
     log::info!(
         "served {} connections, {} bytes in, {} out",
         m.accepted,

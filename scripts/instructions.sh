@@ -14,7 +14,7 @@
 # netloop builder tokio mio). netloop is the benchmark contender, a bare
 # Reactor on the main thread (benches/servers/echo_netloop.rs); builder is the
 # echo example as users run it (examples/echo.rs: ServerBuilder, one
-# reactor thread, a signal thread, env_logger), stopped by SIGTERM once
+# reactor thread reading the signals on its loop, env_logger), stopped by SIGTERM once
 # the load generator's connections are gone. Both serve with the library's
 # Echo handler, so their difference is what the ServerBuilder path costs.
 set -euo pipefail

@@ -26,6 +26,11 @@ pub enum Error {
     /// No open connection has this id: it closed already (ids are never
     /// reused), or it was never valid.
     NoSuchConn,
+    /// No registered event source has this id (deregistered already, or
+    /// never valid), or it is not of the type asked for
+    /// ([`ReactorCtx::take_source`](crate::ReactorCtx::take_source)), or its
+    /// own callback holds it.
+    NoSuchSource,
     /// The id belongs to another reactor; route it through a
     /// [`ServerHandle`](crate::ServerHandle) instead.
     ForeignConn,
@@ -78,6 +83,9 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::NoSuchConn => f.write_str("no such connection (closed or never opened)"),
+            Error::NoSuchSource => {
+                f.write_str("no such event source (deregistered or never registered)")
+            }
             Error::ForeignConn => f.write_str("connection belongs to another reactor"),
             Error::WriteClosed => f.write_str("write side of the connection is closed"),
             Error::QueueFull { queued, len, cap } => write!(

@@ -24,7 +24,11 @@
 //!   them. `tests/model_state_machine.rs` checks this on random sequences
 //!   of sends, partial writes, peer reads, FIN, RST, shutdown, close,
 //!   linger, abort, pause and timers against a reference model;
-//!   `tests/echo_sizes.rs`.
+//!   `tests/echo_sizes.rs`. The parts of a
+//!   [`send_vectored`](crate::Ctx::send_vectored) go out in order, and
+//!   sends held by a [`cork`](crate::Ctx::cork) leave in call order, before
+//!   a close asked for in the same callback: `tests/send_vectored.rs`,
+//!   `tests/cork.rs`.
 //! - **No accepted byte is lost before a clean close.** A send that
 //!   returned `Ok` reaches the peer unless the connection ends by a fault
 //!   (peer reset, [`abort`](crate::Ctx::abort), a timeout, a socket error).
@@ -78,7 +82,14 @@
 //!   closures and reactor timers are caught too, even one whose payload
 //!   panics again when dropped. `tests/panics.rs` panics in each callback
 //!   while another connection and new clients keep being served;
-//!   `tests/panic_isolation.rs`, `tests/factory_panic.rs`.
+//!   `tests/panic_isolation.rs`, `tests/factory_panic.rs`. A panicking
+//!   event source callback ([`register_source`](crate::ReactorCtx::register_source))
+//!   loses only its source, deregistered and closed: `tests/source_panic.rs`.
+//! - **Stale ids and events reach nothing.** A deregistered event source
+//!   gets no callback (also when deregistered from its own), its id names
+//!   nothing after its slot is reused, and an event carrying its old
+//!   token does not reach the slot's new source: `tests/source_deregister.rs`,
+//!   the unit tests `a_stale_event_does_not_reach_the_{connection,source}_in_the_reused_slot`.
 //! - **Bounded memory per connection.** The user-space send queue never
 //!   exceeds [`max_send_queue`](crate::ConnOptions::max_send_queue) (a send
 //!   past it is refused whole with [`Error::QueueFull`](crate::Error::QueueFull),

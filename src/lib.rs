@@ -115,6 +115,7 @@ pub mod guarantees;
 mod metrics;
 mod reactor;
 mod server;
+mod server_start;
 mod sys;
 mod timer;
 mod token;
@@ -128,11 +129,15 @@ pub use conn::options::{ConnOptions, DEFAULT_LINGER, Keepalive, OnOverflow};
 pub use conn::state::ConnState;
 pub use error::{Error, Result};
 pub use metrics::MetricsSnapshot;
+/// The mio this crate is built on: [`Interest`](mio::Interest) and the
+/// sources [`ReactorCtx::register_source`] takes.
+pub use mio;
 pub use reactor::Reactor;
 pub use reactor::ctx::{ConnRef, Conns, Ctx, ReactorCtx};
 pub use reactor::handle::ReactorHandle;
 pub use reactor::handler::{self, Discard, Echo, Handler, Verdict};
 pub use reactor::listener::ListenOptions;
+pub use reactor::source::{Readiness, SourceId};
 pub use server::{MAX_REACTORS, ServerBuilder, ServerHandle, ServerSummary};
 pub use sys::{PeerCred, TcpInfo};
 pub use timer::TimerId;

@@ -54,6 +54,11 @@ pub const MAX_REACTORS: usize = 256;
 /// Makes the state of reactor `index`.
 type StateFactory<S> = Arc<dyn Fn(usize) -> S + Send + Sync>;
 
+/// Runs on reactor `index`'s loop once the server has started
+/// ([`ServerBuilder::on_start`]).
+pub(crate) type StartHook<S> =
+    Arc<dyn Fn(usize, &mut ReactorCtx<'_, S>, &ServerHandle<S>) + Send + Sync>;
+
 /// Configures and starts a server of N reactors; see [`start`](Self::start).
 ///
 /// ```no_run
@@ -80,6 +85,7 @@ pub struct ServerBuilder<S = ()> {
     pin_threads: bool,
     /// Listening sockets handed in, served instead of binding `addr`.
     inherited: Vec<std::net::TcpListener>,
+    on_start: Option<StartHook<S>>,
 }
 
 impl ServerBuilder<()> {
@@ -95,6 +101,7 @@ impl ServerBuilder<()> {
             thread_name: "netloop".to_owned(),
             pin_threads: false,
             inherited: Vec::new(),
+            on_start: None,
         }
     }
 }
@@ -117,7 +124,9 @@ impl<S: 'static> ServerBuilder<S> {
     }
 
     /// Gives each reactor its own state, made on its thread by
-    /// `factory(index)` (so `T` need not be `Send`).
+    /// `factory(index)` (so `T` need not be `Send`). Drops an
+    /// [`on_start`](Self::on_start) hook set before (it was for the old
+    /// state type): set the state first.
     pub fn state<T, F>(self, factory: F) -> ServerBuilder<T>
     where
         T: 'static,
@@ -132,6 +141,7 @@ impl<S: 'static> ServerBuilder<S> {
             thread_name: self.thread_name,
             pin_threads: self.pin_threads,
             inherited: self.inherited,
+            on_start: None,
         }
     }
 
@@ -191,6 +201,40 @@ impl<S: 'static> ServerBuilder<S> {
     /// ```
     pub fn pin_threads(mut self, on: bool) -> Self {
         self.pin_threads = on;
+        self
+    }
+
+    /// Runs `hook(index, ctx, server)` on every reactor's loop once the
+    /// server has started (in its first turn, with the [`ServerHandle`]
+    /// that [`start`](Self::start) returns): the place to register an
+    /// event source ([`ReactorCtx::register_source`]) or a reactor timer
+    /// on some or all reactors. A hook that panics is logged and counted
+    /// in the reactor's [`panics`](MetricsSnapshot::panics).
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use netloop::{ServerBuilder, handler::Echo};
+    ///
+    /// let (tx, rx) = mpsc::channel();
+    /// let tx = std::sync::Mutex::new(tx);
+    /// let server = ServerBuilder::new("127.0.0.1:0".parse()?)
+    ///     .threads(2)
+    ///     .on_start(move |index, rc, _server| {
+    ///         let _ = tx.lock().unwrap().send((index, rc.conn_count()));
+    ///     })
+    ///     .start(|| Echo)?;
+    /// let mut seen = vec![rx.recv()?, rx.recv()?];
+    /// seen.sort();
+    /// assert_eq!(seen, [(0, 0), (1, 0)]);
+    /// server.stop()?;
+    /// server.join()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn on_start<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(usize, &mut ReactorCtx<'_, S>, &ServerHandle<S>) + Send + Sync + 'static,
+    {
+        self.on_start = Some(Arc::new(hook));
         self
     }
 
@@ -260,7 +304,11 @@ impl<S: 'static> ServerBuilder<S> {
                 }
             }
         }
-        Ok(ServerHandle::new(addr, started))
+        let server = ServerHandle::new(addr, started);
+        if let Some(hook) = self.on_start {
+            crate::server_start::run_on_each(&server, hook);
+        }
+        Ok(server)
     }
 }
 

@@ -74,9 +74,15 @@ impl Flags {
     pub(crate) const NOTIFY_SHUTDOWN: Flags = Flags(1 << 11);
     /// An event reported EPOLLERR.
     pub(crate) const ERROR_SEEN: Flags = Flags(1 << 12);
+    /// The handler corked the connection: sends queue without a system
+    /// call until the cork is lifted (`reactor::cork`).
+    pub(crate) const CORKED: Flags = Flags(1 << 13);
 
     pub(crate) const NOTIFICATIONS: Flags =
         Flags(Flags::NOTIFY_HIGH.0 | Flags::NOTIFY_DRAIN.0 | Flags::NOTIFY_SHUTDOWN.0);
+    /// What the loop has to do after a callback besides a request: the
+    /// notifications, and lifting a cork.
+    const WORK: Flags = Flags(Flags::NOTIFICATIONS.0 | Flags::CORKED.0);
 
     #[inline]
     pub(crate) fn has(self, f: Flags) -> bool {
@@ -172,6 +178,10 @@ pub(crate) struct Marks {
     high: u32,
     low: u32,
     cap: u32,
+    /// The largest send that may go straight to the kernel: `cap`, or 0
+    /// while corked (so the direct send needs no test of its own for the
+    /// cork).
+    direct: u32,
 }
 
 /// Clamps a byte count to the 32 bits the marks are stored in (4 GiB).
@@ -181,11 +191,31 @@ fn clamp32(n: usize) -> u32 {
 
 impl Marks {
     pub(crate) fn new(high: usize, low: usize, cap: usize) -> Marks {
+        let cap = clamp32(cap.max(1));
         Marks {
             high: clamp32(high),
             low: clamp32(low.min(high)),
-            cap: clamp32(cap.max(1)),
+            cap,
+            direct: cap,
         }
+    }
+
+    /// New limits, keeping the cork of `self`.
+    pub(crate) fn renewed(self, high: usize, low: usize, cap: usize) -> Marks {
+        let mut marks = Marks::new(high, low, cap);
+        marks.set_corked(self.direct == 0);
+        marks
+    }
+
+    /// Corks (no send goes straight to the kernel) or uncorks.
+    pub(crate) fn set_corked(&mut self, on: bool) {
+        self.direct = if on { 0 } else { self.cap };
+    }
+
+    /// The largest send that may go straight to the kernel (0 while corked).
+    #[inline]
+    pub(crate) fn direct_max(self) -> usize {
+        self.direct as usize
     }
     #[inline]
     pub(crate) fn high(self) -> usize {
@@ -319,7 +349,7 @@ impl<H> Conn<H> {
     /// Whether the loop has anything to do for this connection right now.
     #[inline]
     pub(crate) fn has_work(&self) -> bool {
-        self.pending.is_some() || self.flags.has(Flags::NOTIFICATIONS)
+        self.pending.is_some() || self.flags.has(Flags::WORK)
     }
 }
 
@@ -350,5 +380,19 @@ mod tests {
         assert!(size <= 224, "Conn is {size} bytes");
         assert_eq!(std::mem::size_of::<Option<Intent>>(), 4);
         assert!(std::mem::size_of::<Phase>() <= 8);
+    }
+
+    /// A cork closes only the direct send, and survives new limits.
+    #[test]
+    fn a_cork_closes_the_direct_send_and_outlives_new_limits() {
+        let mut marks = Marks::new(100, 10, 1000);
+        assert_eq!(marks.direct_max(), 1000);
+        marks.set_corked(true);
+        assert_eq!((marks.direct_max(), marks.cap()), (0, 1000));
+        let renewed = marks.renewed(200, 20, 2000);
+        assert_eq!((renewed.direct_max(), renewed.cap()), (0, 2000));
+        let mut open = renewed;
+        open.set_corked(false);
+        assert_eq!(open.direct_max(), 2000);
     }
 }

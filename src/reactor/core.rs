@@ -21,6 +21,7 @@ use crate::metrics::Metrics;
 use crate::reactor::handler::Handler;
 use crate::reactor::listener::Listener;
 use crate::reactor::schedule::TimerTask;
+use crate::reactor::source::SourceEntry;
 use crate::timer::{Clock, TimerQueue};
 use crate::token::{ConnId, Key, MAX_SLOTS, generation_seed};
 
@@ -96,6 +97,8 @@ pub(crate) type LiveConn<S> = Conn<Box<dyn Handler<S>>>;
 pub(crate) enum Entry<S> {
     Conn(LiveConn<S>),
     Listener(Box<Listener<S>>),
+    /// A foreign event source (`reactor::source`).
+    Source(SourceEntry<S>),
 }
 
 /// The loop's state.
@@ -252,6 +255,12 @@ impl<S: 'static> Core<S> {
                 l.queued = true;
                 self.ready.push(slot);
             }
+            Some(Entry::Source(s)) => {
+                let fresh = s.mark_queued();
+                if fresh {
+                    self.ready.push(slot);
+                }
+            }
             _ => {}
         }
     }
@@ -287,6 +296,7 @@ impl<S: 'static> Core<S> {
         let mut dead = std::mem::take(&mut self.dead);
         for slot in dead.drain(..) {
             if matches!(self.entries.get(slot), Some(Entry::Conn(c)) if c.state() == ConnState::Closed)
+                || matches!(self.entries.get(slot), Some(Entry::Source(s)) if s.is_dead())
             {
                 // Dropping the stream closes the fd, which also removes it
                 // from epoll (netloop never duplicates socket fds).
@@ -418,6 +428,7 @@ impl<S: 'static> Core<S> {
                 }
             }
             Some(Entry::Listener(l)) if l.id.0 == key => self.listener_event(slot),
+            Some(Entry::Source(s)) if s.key() == key => self.source_event(slot, event),
             _ => {}
         }
     }
@@ -442,6 +453,7 @@ impl<S: 'static> Core<S> {
                 l.queued = false;
                 return self.accept_ready(state, slot);
             }
+            Some(Entry::Source(_)) => return self.source_ready(state, slot),
             None => return,
         };
         conn.flags.remove(Flags::QUEUED);
@@ -598,5 +610,53 @@ mod tests {
             core.ready.pop().is_none(),
             "the stale event queued the slot"
         );
+    }
+
+    /// A readable event from a socket registered (in another poll) under
+    /// `token`.
+    fn readable_event_with(token: mio::Token) -> mio::Events {
+        let mut other_poll = mio::Poll::new().unwrap();
+        let mut socket = mio::net::UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        other_poll
+            .registry()
+            .register(&mut socket, token, mio::Interest::READABLE)
+            .unwrap();
+        let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        sender.send_to(b"x", socket.local_addr().unwrap()).unwrap();
+        let mut events = mio::Events::with_capacity(4);
+        while events.is_empty() {
+            other_poll
+                .poll(&mut events, Some(std::time::Duration::from_secs(5)))
+                .unwrap();
+        }
+        events
+    }
+
+    /// The same for event sources: a deregistered source's slot goes to
+    /// the next source, and an event with the old source's token does not
+    /// queue the new one (an event with the new token does).
+    #[test]
+    fn a_stale_event_does_not_reach_the_source_in_the_reused_slot() {
+        let (_poll, mut core) = core();
+        let udp = || mio::net::UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let old = core
+            .register_source(udp(), mio::Interest::READABLE, |_, _, _, _| {})
+            .unwrap();
+        core.deregister_source(old).unwrap();
+        core.free_dead();
+        let new = core
+            .register_source(udp(), mio::Interest::READABLE, |_, _, _, _| {})
+            .unwrap();
+        assert_eq!(new.0.slot(), old.0.slot(), "the slab reuses the freed slot");
+
+        let stale = readable_event_with(old.0.token());
+        core.record_event(stale.iter().next().unwrap());
+        assert!(
+            core.ready.pop().is_none(),
+            "the stale event queued the new source"
+        );
+        let fresh = readable_event_with(new.0.token());
+        core.record_event(fresh.iter().next().unwrap());
+        assert_eq!(core.ready.pop(), Some(new.0.slot()));
     }
 }

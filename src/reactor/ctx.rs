@@ -41,8 +41,8 @@ pub struct ReactorCtx<'a, S = ()> {
 /// The context of one connection's callback: everything on it is about
 /// this connection; [`Ctx::reactor`] gives the reactor as a whole.
 pub struct Ctx<'a, S = ()> {
-    rc: ReactorCtx<'a, S>,
-    id: ConnId,
+    pub(crate) rc: ReactorCtx<'a, S>,
+    pub(crate) id: ConnId,
 }
 
 /// The reactor's connections, borrowed apart from its shared state
@@ -77,8 +77,8 @@ fn open_ids<S>(core: &Core<S>) -> impl Iterator<Item = ConnId> + '_ {
 /// Any connection of this reactor, named by id. Every operation on a closed
 /// or unknown id returns [`Error::NoSuchConn`] (never panics).
 pub struct ConnRef<'c, S = ()> {
-    core: &'c mut Core<S>,
-    id: ConnId,
+    pub(crate) core: &'c mut Core<S>,
+    pub(crate) id: ConnId,
 }
 
 impl<'a, S: 'static> ReactorCtx<'a, S> {
@@ -793,7 +793,7 @@ impl<S: 'static> ConnRef<'_, S> {
     pub fn set_water_marks(&mut self, high: usize, low: usize) -> Result<()> {
         let slot = self.core.slot_of(self.id)?;
         let conn = self.core.conn_mut(slot).ok_or(Error::NoSuchConn)?;
-        conn.marks = crate::conn::Marks::new(high, low, conn.marks.cap());
+        conn.marks = conn.marks.renewed(high, low, conn.marks.cap());
         Ok(())
     }
 
@@ -801,7 +801,7 @@ impl<S: 'static> ConnRef<'_, S> {
     pub fn set_max_send_queue(&mut self, cap: usize) -> Result<()> {
         let slot = self.core.slot_of(self.id)?;
         let conn = self.core.conn_mut(slot).ok_or(Error::NoSuchConn)?;
-        conn.marks = crate::conn::Marks::new(conn.marks.high(), conn.marks.low(), cap);
+        conn.marks = conn.marks.renewed(conn.marks.high(), conn.marks.low(), cap);
         Ok(())
     }
 }

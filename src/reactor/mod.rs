@@ -18,11 +18,15 @@
 //! - [`steps`]: carries out what a connection's transitions return, and
 //!   the one `close_now`;
 //! - [`reading`], [`writing`]: the I/O paths and their callbacks;
+//!   [`vectored`]: sends of several parts; [`cork`]: a callback's sends
+//!   held back and written together;
 //! - [`conn_timers`], [`schedule`]: idle, stall and deadline timers, and
 //!   what every timer does (the queue itself is `crate::timer`);
 //! - [`handler`], [`ctx`], [`dispatch`]: the callbacks, what they see and
 //!   how they are called;
-//! - [`handle`], [`shutdown`]: other threads, and ending the loop.
+//! - [`handle`], [`shutdown`]: other threads, and ending the loop;
+//! - [`source`]: other event sources (pipes, UDP sockets, signals) with
+//!   their own callbacks.
 //!
 //! Ids and tokens (`crate::token`) and the per-connection record
 //! (`crate::conn`) sit below the loop; nothing there imports it.
@@ -31,6 +35,7 @@ pub(crate) mod adopt;
 pub(crate) mod conn_timers;
 pub(crate) mod connector;
 pub(crate) mod core;
+pub(crate) mod cork;
 pub(crate) mod ctx;
 pub(crate) mod dispatch;
 pub(crate) mod handle;
@@ -40,7 +45,9 @@ pub(crate) mod reading;
 pub(crate) mod resolve;
 pub(crate) mod schedule;
 pub(crate) mod shutdown;
+pub(crate) mod source;
 pub(crate) mod steps;
+pub(crate) mod vectored;
 pub(crate) mod writing;
 
 use std::io;
@@ -429,6 +436,7 @@ impl<S: 'static> Reactor<S> {
                 break;
             }
         }
+        self.core.drop_sources();
         drop(self.shared.close());
     }
 }

@@ -43,9 +43,14 @@ impl<S: 'static> Core<S> {
             if conn.state() == ConnState::Closed {
                 conn.pending = None;
                 conn.flags.remove(Flags::NOTIFICATIONS);
+                conn.flags.remove(Flags::CORKED);
+                conn.marks.set_corked(false);
                 return;
             }
-            if let Some(intent) = conn.pending.take() {
+            if conn.flags.has(Flags::CORKED) {
+                // Before a close the callback asked for: its sends go first.
+                self.lift_cork(slot);
+            } else if let Some(intent) = conn.pending.take() {
                 self.apply_intent(state, slot, intent);
             } else if conn.flags.take(Flags::NOTIFY_HIGH) {
                 let queued = conn.send.len();

@@ -59,11 +59,12 @@ impl<S: 'static> Core<S> {
             conn_by_id(&mut self.entries, self.index, id)?
         };
         let len = data.as_slice().len();
+        // `direct_max` is the cap, or 0 while corked.
         let direct = conn.send.is_empty()
             && matches!(conn.state(), ConnState::Open | ConnState::ReadClosed)
             && conn.pending.is_none()
             && len != 0
-            && len <= conn.marks.cap();
+            && len <= conn.marks.direct_max();
         if !direct {
             return self.send_checked(slot, data);
         }
@@ -98,7 +99,7 @@ impl<S: 'static> Core<S> {
         }
         let before = conn.send.len();
         let mut written = 0;
-        if before == 0 && conn.state() != ConnState::Connecting {
+        if before == 0 && conn.state() != ConnState::Connecting && !conn.flags.has(Flags::CORKED) {
             match sys::send(conn.fd, data.as_slice()) {
                 Ok(n) => written = n,
                 Err(e) => return self.send_failed(slot, data, e),
@@ -160,14 +161,19 @@ impl<S: 'static> Core<S> {
     }
 
     /// After bytes were queued: ask for writable events if the queue was
-    /// empty, start the stall clock, and note a high-water crossing.
-    fn queue_grew(&mut self, slot: usize, before: usize) {
+    /// empty, start the stall clock, and note a high-water crossing. (Not
+    /// while a cork holds bytes that have not met the kernel yet: lifting
+    /// it writes them, then comes here with what is left.)
+    pub(crate) fn queue_grew(&mut self, slot: usize, before: usize) {
         let now = self.clock.now();
         let Some(conn) = conn_at!(self, slot) else {
             return;
         };
         let queued = conn.send.len();
         conn.stats.peak_queued = conn.stats.peak_queued.max(queued as u64);
+        if conn.flags.has(Flags::CORKED) && !conn.flags.has(Flags::WRITE_INTEREST) {
+            return;
+        }
         if before == 0 {
             conn.last_write = now;
             if !conn.flags.has(Flags::WRITE_INTEREST) {
@@ -197,8 +203,23 @@ impl<S: 'static> Core<S> {
     /// Writes queued bytes until the queue is empty or the kernel is full.
     pub(crate) fn flush(&mut self, state: &mut S, slot: usize) {
         let now = self.clock.now();
+        match self.write_queue(slot) {
+            Ok(true) => {
+                if let Some(conn) = conn_at!(self, slot) {
+                    conn.last_write = now;
+                }
+                self.queue_shrank(state, slot);
+            }
+            Ok(false) => {}
+            Err(e) => self.fail(state, slot, e),
+        }
+    }
+
+    /// Writes queued bytes until the queue is empty or the kernel is full
+    /// (one vectored `sendmsg` per round); says whether any went out.
+    pub(crate) fn write_queue(&mut self, slot: usize) -> io::Result<bool> {
         let Some(conn) = conn_at!(self, slot) else {
-            return;
+            return Ok(false);
         };
         let mut progressed = false;
         while !conn.send.is_empty() {
@@ -227,13 +248,10 @@ impl<S: 'static> Core<S> {
                     break;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return self.fail(state, slot, e),
+                Err(e) => return Err(e),
             }
         }
-        if progressed {
-            conn.last_write = now;
-            self.queue_shrank(state, slot);
-        }
+        Ok(progressed)
     }
 
     /// After queued bytes went out: drop write interest when empty, note a
