@@ -30,8 +30,6 @@ use prometheus_client::registry::Registry;
 
 use netloop::{MetricsSnapshot, ReactorHandle};
 
-use crate::server::HttpState;
-
 /// Renders the metrics of a set of reactors; one per reactor (its state
 /// holds it), sharing the handles of all of them.
 pub struct Exporter {
@@ -41,7 +39,7 @@ pub struct Exporter {
 
 impl Exporter {
     /// An exporter over these reactors (labelled by their index).
-    pub fn new(reactors: Vec<ReactorHandle<HttpState>>) -> Exporter {
+    pub fn new<S: 'static>(reactors: Vec<ReactorHandle<S>>) -> Exporter {
         let mut registry = Registry::default();
         registry.register_collector(Box::new(Reactors(reactors)));
         Exporter {
@@ -63,9 +61,9 @@ impl Exporter {
 }
 
 /// The reactors a scrape reads.
-struct Reactors(Vec<ReactorHandle<HttpState>>);
+struct Reactors<S: 'static>(Vec<ReactorHandle<S>>);
 
-impl std::fmt::Debug for Reactors {
+impl<S: 'static> std::fmt::Debug for Reactors<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Reactors({})", self.0.len())
     }
@@ -106,7 +104,7 @@ const COUNTERS: [Field; 9] = [
     ("netloop_turns", "Loop turns.", |m| m.turns),
 ];
 
-impl Collector for Reactors {
+impl<S: 'static> Collector for Reactors<S> {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> std::fmt::Result {
         let snapshots: Vec<MetricsSnapshot> = self.0.iter().map(|h| h.metrics()).collect();
         let reactor = |i: usize| [("reactor", i as u64)];
