@@ -4,11 +4,11 @@
 //! Both sides speak the socket-activation protocol that systemd defined:
 //! the sockets are descriptors 3, 4, ... and `LISTEN_FDS` says how many
 //! (`LISTEN_PID`, when set, must be this process). So a server that takes
-//! its listeners with [`inherited_listeners`] runs under systemd (or
+//! its listeners with [`inherited_listeners`](crate::activation::inherited_listeners) runs under systemd (or
 //! `systemd-socket-activate`, `systemfd`) and under its own previous copy
 //! alike.
 //!
-//! A restart ([`hand_over`]) as HAProxy and Envoy do it: the running
+//! A restart ([`hand_over`](crate::activation::hand_over)) as HAProxy and Envoy do it: the running
 //! process starts a new copy of itself with its listening sockets; the
 //! new one accepts on the very same sockets (their queues of waiting
 //! connections included), so no connection is refused; the old one then

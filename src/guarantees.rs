@@ -151,6 +151,15 @@
 //!   `tests/graceful_shutdown.rs`: a reader with 8 MiB queued gets every
 //!   byte, then a FIN; a client that never reads is reset at the deadline,
 //!   not before; new clients are refused as soon as `on_shutdown` has run.
+//! - **A restart refuses and resets nothing.** A successor started with
+//!   [`activation::hand_over`](crate::activation::hand_over) accepts on
+//!   the very sockets the old process listened on, so connections waiting
+//!   in their queues are served, not refused; the old process then shuts
+//!   down gracefully. `tests/zero_downtime_restart.rs`: two restarts of the
+//!   echo example under a new connection per message and four long-lived
+//!   connections, with no refused connect, no reset and every message
+//!   answered (a long-lived connection may see a clean EOF after its last
+//!   reply); `tests/socket_activation.rs` for systemd's sockets.
 //! - **Handles keep order and never hang.** Closures posted from one thread
 //!   run in posting order; any number of posts between two turns cost one
 //!   wake-up; after the reactor stopped, `post` and `call` return
