@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The HTTP example against its tokio peer (benches/servers/http_tokio.rs, same
 # framing and responses), may_minihttp (benches/peers/may_minihttp, one may
-# worker) and nginx (a generated config: one process, `return 200`), side by
-# side in one run: each server in its own process pinned to one core with
-# ONE reactor / worker, the load generator pinned to the other, rounds
-# interleaved (the order rotates each round), medians over rounds, and the
-# median of the per-round ratios netloop / other (each round's runs are back
-# to back).
+# worker), hyper (benches/peers/hyper: hyper 1.x on tokio's current_thread
+# runtime, keep-alive, pipeline_flush) and nginx (a generated config: one
+# process, `return 200`), side by side in one run: each server in its own
+# process pinned to one core with ONE reactor / worker, the load generator
+# pinned to the other, rounds interleaved (the order rotates each round),
+# medians over rounds, and the median of the per-round ratios netloop / other
+# (each round's runs are back to back).
 # Reports requests/s, p50 and p99 latency, server CPU time per request (from
 # /proc/PID/stat; nginx runs with master_process off, so its one process is
 # the worker) and, when perf works, server syscalls per request (tracepoint
@@ -22,8 +23,8 @@
 #       --mode http, 100 keep-alive conns offering R requests/s on a fixed
 #       schedule, latency from when each request was due (p99 against
 #       offered load; wrk2 is not in Debian)
-# CONTENDERS="netloop tokio may_minihttp nginx" (the default; the first is
-# compared with the others). Writes the rounds to
+# CONTENDERS="netloop tokio may_minihttp hyper nginx" (the default; the first
+# is compared with the others). Writes the rounds to
 # target/bench-results/http-DATE.tsv (http.tsv: the latest) for
 # scripts/plot.py. EXAMPLES_DIR=DIR: use the example binaries in DIR instead
 # of building them. Needs wrk, taskset, ss (installs wrk and nginx with
@@ -47,7 +48,7 @@ declare -A SPEC=(
 ORDER=(plaintext_c100 plaintext_c256_p16)
 SCENARIOS=("$@")
 [ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=("${ORDER[@]}")
-read -r -a CONTENDERS <<<"${CONTENDERS:-netloop tokio may_minihttp nginx}"
+read -r -a CONTENDERS <<<"${CONTENDERS:-netloop tokio may_minihttp hyper nginx}"
 FIRST=${CONTENDERS[0]}
 
 need_apt wrk wrk
@@ -55,11 +56,13 @@ build_examples
 HTTP_BIN=$(example_bin http)
 HTTP_TOKIO_BIN=$(example_bin http_tokio)
 MAY_BIN=
+HYPER_BIN=
 NGX_DIR=
 INDEP_BIN=
 for c in "${CONTENDERS[@]}"; do
     case $c in
     may_minihttp) MAY_BIN=$(build_standalone benches/peers/may_minihttp may_minihttp_peer) ;;
+    hyper) HYPER_BIN=$(build_standalone benches/peers/hyper hyper_peer) ;;
     nginx) need_apt nginx nginx-light ;;
     esac
 done
@@ -110,6 +113,7 @@ start_http() {
     netloop) RUST_LOG=warn taskset -c "$SERVER_CPU" "$HTTP_BIN" --addr "$ADDR" --threads 1 2>/dev/null & ;;
     tokio) RUST_LOG=warn taskset -c "$SERVER_CPU" "$HTTP_TOKIO_BIN" --addr "$ADDR" --threads 1 2>/dev/null & ;;
     may_minihttp) taskset -c "$SERVER_CPU" "$MAY_BIN" --addr "$ADDR" 2>/dev/null & ;;
+    hyper) taskset -c "$SERVER_CPU" "$HYPER_BIN" --addr "$ADDR" 2>/dev/null & ;;
     nginx) taskset -c "$SERVER_CPU" nginx -p "$TMP" -c "$TMP/nginx.conf" -e "$TMP/nginx-error.log" & ;;
     *) echo "unknown contender $1" >&2; exit 2 ;;
     esac

@@ -39,6 +39,7 @@ COLORS = {
     "echo": "#1f77b4",
     "tokio": "#ff7f0e",
     "may_minihttp": "#2ca02c",
+    "hyper": "#e377c2",
     "nginx": "#9467bd",
     "mio": "#8c564b",
     "haproxy": "#d62728",
@@ -63,7 +64,7 @@ def med(rows, key):
     return statistics.median(vals) if vals else math.nan
 
 
-PREFERRED = ["netloop", "echo", "tokio", "mio", "may_minihttp", "nginx", "haproxy"]
+PREFERRED = ["netloop", "echo", "tokio", "mio", "may_minihttp", "hyper", "nginx", "haproxy"]
 
 
 def ordered(values):
