@@ -36,6 +36,9 @@ fn the_echo_example_serves_a_socket_handed_in_by_systemd() {
         TcpStream::connect(addr).is_ok()
     });
     let mut c = TcpStream::connect(addr).unwrap();
+    // A server that ignored the socket handed in would leave this
+    // connection unanswered: fail, do not hang.
+    c.set_read_timeout(Some(common::PATIENCE)).unwrap();
     c.write_all(b"hello").unwrap();
     c.shutdown(std::net::Shutdown::Write).unwrap();
     let mut echoed = Vec::new();
