@@ -7,7 +7,7 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -43,7 +43,7 @@ fn a_held_listener_is_served_like_a_bound_one() {
         .unwrap();
     let handle = reactor.handle();
     let client = std::thread::spawn(move || {
-        let mut c = TcpStream::connect(addr).unwrap();
+        let mut c = client(addr); // with read and write timeouts
         c.write_all(b"ping").unwrap();
         let mut got = [0u8; 4];
         c.read_exact(&mut got).unwrap();
@@ -68,7 +68,7 @@ fn a_held_listener_is_served_like_a_bound_one() {
 #[test]
 fn a_connected_stream_is_taken_over_with_what_waits_in_it() {
     let peer = TcpListener::bind("127.0.0.1:0").unwrap();
-    let mut ours = TcpStream::connect(peer.local_addr().unwrap()).unwrap();
+    let mut ours = client(peer.local_addr().unwrap());
     let (theirs, _) = peer.accept().unwrap();
     // Bytes arrive before the reactor knows the socket.
     ours.write_all(b"early").unwrap();
