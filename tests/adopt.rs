@@ -2,7 +2,8 @@
 //! served like one the reactor binds (options applied, one `on_close` per
 //! connection); a connected stream is taken over with the bytes already
 //! waiting in it; a socket that is not listening is refused, not polled
-//! forever.
+//! forever. The same for Unix domain sockets (`std::os::unix::net`), where
+//! TCP-only options are refused.
 
 mod common;
 
@@ -112,4 +113,70 @@ fn a_socket_that_is_not_listening_is_refused() {
         .adopt_listener(bound_only.into(), ListenOptions::default(), || Echo)
         .unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{err}");
+}
+
+#[test]
+fn a_held_unix_listener_is_served_and_its_file_left_alone() {
+    let path = std::env::temp_dir().join(format!("netloop-adopt-test-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let held = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let mut reactor = Reactor::new().unwrap();
+    let log = Log::default();
+    let rec = log.clone();
+    let id = reactor
+        .adopt_unix_listener(held, ListenOptions::default(), move || {
+            Recorder::new(Echo, rec.clone())
+        })
+        .unwrap();
+    let handle = reactor.handle();
+    let dial = path.clone();
+    let client = std::thread::spawn(move || {
+        let mut c = std::os::unix::net::UnixStream::connect(&dial).unwrap();
+        c.set_read_timeout(Some(PATIENCE)).unwrap();
+        c.write_all(b"over unix").unwrap();
+        c.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut echoed = Vec::new();
+        c.read_to_end(&mut echoed).unwrap();
+        handle.stop().unwrap();
+        echoed
+    });
+    reactor.run().unwrap();
+    assert_eq!(client.join().unwrap(), b"over unix");
+    reactor.ctx().close_listener(id);
+    assert!(
+        path.exists(),
+        "an adopted listener's socket file is the program's"
+    );
+    std::fs::remove_file(&path).unwrap();
+    log.assert_one_close_each();
+}
+
+#[test]
+fn a_unix_stream_pair_end_is_taken_over_and_tcp_options_refused() {
+    let (ours, mut theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+    theirs.set_read_timeout(Some(PATIENCE)).unwrap();
+    theirs.write_all(b"early").unwrap();
+    let mut reactor = Reactor::new().unwrap();
+    let (spare, _other) = std::os::unix::net::UnixStream::pair().unwrap();
+    let keepalive = ConnOptions::default().keepalive(netloop::Keepalive::new(
+        std::time::Duration::from_secs(10),
+        std::time::Duration::from_secs(1),
+        3,
+    ));
+    let refused = reactor
+        .adopt_unix_stream(spare, keepalive, Echo)
+        .unwrap_err();
+    assert_eq!(refused.kind(), std::io::ErrorKind::Unsupported, "{refused}");
+    reactor
+        .adopt_unix_stream(ours, ConnOptions::default(), Echo)
+        .unwrap();
+    let handle = reactor.handle();
+    let client = std::thread::spawn(move || {
+        let mut got = [0u8; 5];
+        theirs.read_exact(&mut got).unwrap();
+        handle.stop().unwrap();
+        got
+    });
+    reactor.run().unwrap();
+    assert_eq!(&client.join().unwrap(), b"early");
 }

@@ -7,7 +7,7 @@
 use std::io;
 use std::rc::Rc;
 
-use mio::net::{TcpListener, TcpStream};
+use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use socket2::SockRef;
 
 use crate::conn::Origin;
@@ -37,10 +37,34 @@ impl<S: 'static> Core<S> {
         F: FnMut() -> H + 'static,
     {
         opts.conn.validate()?;
-        check_listening(&listener)?;
+        check_listening(SockRef::from(&listener))?;
         listener.set_nonblocking(true)?;
         SockRef::from(&listener).set_cloexec(true)?;
         let socket = ListenSocket::Tcp(TcpListener::from_std(listener));
+        self.add_listener(socket, None, opts, factory)
+    }
+
+    /// Takes a Unix domain listening socket, as [`adopt_listener`] takes a
+    /// TCP one; TCP-only options are refused. The socket file stays the
+    /// program's: it is not removed when the listener closes.
+    ///
+    /// [`adopt_listener`]: Self::adopt_listener
+    pub(crate) fn adopt_unix_listener<H, F>(
+        &mut self,
+        listener: std::os::unix::net::UnixListener,
+        opts: ListenOptions,
+        factory: F,
+    ) -> io::Result<ListenerId>
+    where
+        H: Handler<S>,
+        F: FnMut() -> H + 'static,
+    {
+        opts.conn.validate()?;
+        opts.conn.check_unix()?;
+        check_listening(SockRef::from(&listener))?;
+        listener.set_nonblocking(true)?;
+        SockRef::from(&listener).set_cloexec(true)?;
+        let socket = ListenSocket::Unix(UnixListener::from_std(listener));
         self.add_listener(socket, None, opts, factory)
     }
 
@@ -55,10 +79,39 @@ impl<S: 'static> Core<S> {
     ) -> io::Result<ConnId> {
         opts.validate()?;
         stream.peer_addr()?; // refuses a socket that is not connected
-        stream.set_nonblocking(true)?;
-        SockRef::from(&stream).set_cloexec(true)?;
         opts.apply(SockRef::from(&stream))?;
+        stream.set_nonblocking(true)?;
         let stream = Stream::Tcp(TcpStream::from_std(stream));
+        self.open_adopted(state, stream, opts, handler)
+    }
+
+    /// Takes a connected Unix domain stream (from `UnixStream::pair`, or
+    /// handed over by another process); TCP-only options are refused.
+    pub(crate) fn adopt_unix_stream(
+        &mut self,
+        state: &mut S,
+        stream: std::os::unix::net::UnixStream,
+        opts: ConnOptions,
+        handler: Box<dyn Handler<S>>,
+    ) -> io::Result<ConnId> {
+        opts.validate()?;
+        opts.check_unix()?;
+        stream.peer_addr()?; // refuses a socket that is not connected
+        opts.apply_unix(SockRef::from(&stream))?;
+        stream.set_nonblocking(true)?;
+        let stream = Stream::Unix(UnixStream::from_std(stream));
+        self.open_adopted(state, stream, opts, handler)
+    }
+
+    /// Puts an adopted stream in the slab and runs `on_open`.
+    fn open_adopted(
+        &mut self,
+        state: &mut S,
+        stream: Stream,
+        opts: ConnOptions,
+        handler: Box<dyn Handler<S>>,
+    ) -> io::Result<ConnId> {
+        SockRef::from(&stream).set_cloexec(true)?;
         let origin = Origin::Outbound(None);
         let slot = self.add_conn(stream, ConnState::Open, Rc::new(opts), handler, origin)?;
         let id = self.conn(slot).map(|c| c.id).expect("just added");
@@ -69,16 +122,15 @@ impl<S: 'static> Core<S> {
     }
 }
 
-/// A socket handed in as a listener must be one: a TCP socket in the
+/// A socket handed in as a listener must be one: a stream socket in the
 /// listening state (anything else would never report an acceptable
 /// connection, or fail every accept).
-fn check_listening(listener: &std::net::TcpListener) -> io::Result<()> {
-    let sock = SockRef::from(listener);
+fn check_listening(sock: SockRef<'_>) -> io::Result<()> {
     let is_stream = sock.r#type()? == socket2::Type::STREAM;
     if !is_stream || !sock.is_listener()? {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            "the socket handed in is not a listening TCP socket",
+            "the socket handed in is not a listening stream socket",
         ));
     }
     Ok(())
@@ -139,6 +191,55 @@ impl<S: 'static> Reactor<S> {
     }
 }
 
+impl<S: 'static> Reactor<S> {
+    /// Serves a Unix domain listening socket the program holds, as
+    /// [`adopt_listener`](Self::adopt_listener) a TCP one. TCP-only options
+    /// are refused (`Unsupported`); the socket file is left to the program.
+    ///
+    /// ```
+    /// use netloop::{ListenOptions, Reactor, handler::Echo};
+    /// let path = std::env::temp_dir().join(format!("netloop-adopt-{}.sock", std::process::id()));
+    /// let held = std::os::unix::net::UnixListener::bind(&path)?;
+    /// let mut reactor = Reactor::new()?;
+    /// reactor.adopt_unix_listener(held, ListenOptions::default(), || Echo)?;
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn adopt_unix_listener<H, F>(
+        &mut self,
+        listener: std::os::unix::net::UnixListener,
+        opts: ListenOptions,
+        factory: F,
+    ) -> io::Result<ListenerId>
+    where
+        H: Handler<S>,
+        F: FnMut() -> H + 'static,
+    {
+        self.core.adopt_unix_listener(listener, opts, factory)
+    }
+
+    /// Takes over a connected Unix domain stream, as
+    /// [`adopt_stream`](Self::adopt_stream) a TCP one.
+    ///
+    /// ```
+    /// use netloop::{ConnOptions, Reactor, handler::Discard};
+    /// let (ours, _theirs) = std::os::unix::net::UnixStream::pair()?;
+    /// let mut reactor = Reactor::new()?;
+    /// reactor.adopt_unix_stream(ours, ConnOptions::default(), Discard)?;
+    /// assert_eq!(reactor.conn_count(), 1);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn adopt_unix_stream<H: Handler<S>>(
+        &mut self,
+        stream: std::os::unix::net::UnixStream,
+        opts: ConnOptions,
+        handler: H,
+    ) -> io::Result<ConnId> {
+        self.core
+            .adopt_unix_stream(&mut self.state, stream, opts, Box::new(handler))
+    }
+}
+
 impl<S: 'static> ReactorCtx<'_, S> {
     /// Serves a listening socket the program holds; see
     /// [`Reactor::adopt_listener`].
@@ -164,5 +265,32 @@ impl<S: 'static> ReactorCtx<'_, S> {
     ) -> io::Result<ConnId> {
         self.core
             .adopt_stream(self.state, stream, opts, Box::new(handler))
+    }
+
+    /// Serves a Unix domain listening socket the program holds; see
+    /// [`Reactor::adopt_unix_listener`].
+    pub fn adopt_unix_listener<H, F>(
+        &mut self,
+        listener: std::os::unix::net::UnixListener,
+        opts: ListenOptions,
+        factory: F,
+    ) -> io::Result<ListenerId>
+    where
+        H: Handler<S>,
+        F: FnMut() -> H + 'static,
+    {
+        self.core.adopt_unix_listener(listener, opts, factory)
+    }
+
+    /// Takes over a connected Unix domain stream; see
+    /// [`Reactor::adopt_unix_stream`].
+    pub fn adopt_unix_stream<H: Handler<S>>(
+        &mut self,
+        stream: std::os::unix::net::UnixStream,
+        opts: ConnOptions,
+        handler: H,
+    ) -> io::Result<ConnId> {
+        self.core
+            .adopt_unix_stream(self.state, stream, opts, Box::new(handler))
     }
 }
