@@ -45,7 +45,7 @@ fn a_reactor_connects_to_a_path_and_to_an_abstract_name() {
     let by_path = client
         .handle
         .connect_unix_and_wait(
-            &server.path,
+            &server.addr,
             ConnectOptions::default(),
             Recorder::new(hello(), client.log.clone()),
         )

@@ -128,7 +128,7 @@ fn tcp_queries_on_a_unix_connection_are_unsupported_and_default_options_work() {
         a.local_addr.as_deref().unwrap().contains("local_addr"),
         "{a:?}"
     );
-    assert_eq!(a.unix_local.as_deref(), Some(server.path.as_path()));
+    assert_eq!(a.unix_local.as_deref(), Some(server.addr.as_path()));
     assert!(a.nodelay, "nodelay on by default, ignored on Unix sockets");
     drop(a);
     let id = server.log.conns()[0];

@@ -206,9 +206,10 @@ impl<S: 'static, H: Handler<S>> Handler<S> for Recorder<H> {
     }
 }
 
-/// A reactor running on its own thread, listening on 127.0.0.1 (port 0).
-pub struct Server {
-    pub addr: SocketAddr,
+/// A reactor running on its own thread, listening on `addr`: a TCP
+/// address ([`serve`]), or a Unix socket path (`unix::serve_unix`).
+pub struct Server<A = SocketAddr> {
+    pub addr: A,
     pub handle: ReactorHandle,
     pub log: Log,
     thread: Option<JoinHandle<MetricsSnapshot>>,
@@ -280,7 +281,9 @@ impl Server {
             .expect("the reactor ran the connect")
             .expect("connect created a socket")
     }
+}
 
+impl<A> Server<A> {
     /// Waits until the log satisfies `cond`.
     pub fn wait_log(&self, what: &str, cond: impl Fn(&Log) -> bool) {
         wait_until(what, || cond(&self.log));
@@ -310,7 +313,7 @@ impl Server {
     }
 }
 
-impl Drop for Server {
+impl<A> Drop for Server<A> {
     fn drop(&mut self) {
         if let Some(t) = self.thread.take() {
             let _ = self.handle.stop();

@@ -5,11 +5,10 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::thread::JoinHandle;
 
-use netloop::{Handler, ListenOptions, MetricsSnapshot, Reactor, ReactorHandle};
+use netloop::{Handler, ListenOptions, Reactor};
 
-use super::{Log, PATIENCE, Recorder, wait_until};
+use super::{Log, PATIENCE, Recorder, Server};
 
 /// A path no other test (or test process) uses; nothing is created there.
 pub fn socket_path(what: &str) -> PathBuf {
@@ -33,13 +32,9 @@ pub fn stale_socket_file(path: &Path) {
     assert!(path.exists(), "std leaves the socket file behind");
 }
 
-/// A reactor on its own thread, listening on a Unix domain socket path.
-pub struct UnixServer {
-    pub path: PathBuf,
-    pub handle: ReactorHandle,
-    pub log: Log,
-    thread: Option<JoinHandle<MetricsSnapshot>>,
-}
+/// A reactor on its own thread, listening on a Unix domain socket path
+/// (the listener removes its file when the reactor ends).
+pub type UnixServer = Server<PathBuf>;
 
 /// Starts a server on a fresh path whose connections get `make()`
 /// handlers, recorded.
@@ -64,8 +59,8 @@ where
         reactor.run().expect("reactor run")
     });
     let handle = rx.recv().expect("reactor started");
-    UnixServer {
-        path,
+    Server {
+        addr: path,
         handle,
         log,
         thread: Some(thread),
@@ -75,45 +70,7 @@ where
 impl UnixServer {
     /// A blocking client connected to this server.
     pub fn client(&self) -> UnixStream {
-        unix_client(&self.path)
-    }
-
-    /// Waits until the log satisfies `cond`.
-    pub fn wait_log(&self, what: &str, cond: impl Fn(&Log) -> bool) {
-        wait_until(what, || cond(&self.log));
-    }
-
-    /// Waits until the reactor holds no connections, stops it, and checks
-    /// exactly-once `on_close`. Returns the final counters.
-    pub fn finish(mut self) -> MetricsSnapshot {
-        let handle = self.handle.clone();
-        wait_until("the reactor holds no connections", || {
-            handle.metrics().open == 0
-        });
-        let metrics = self.stop();
-        assert_eq!(metrics.open, 0, "connections left open: {metrics:?}");
-        self.log.assert_one_close_each();
-        metrics
-    }
-
-    /// Stops the reactor (aborting what is open) and returns its counters.
-    pub fn stop(&mut self) -> MetricsSnapshot {
-        let _ = self.handle.stop();
-        self.thread
-            .take()
-            .expect("not stopped yet")
-            .join()
-            .expect("reactor thread panicked")
-    }
-}
-
-impl Drop for UnixServer {
-    fn drop(&mut self) {
-        if let Some(t) = self.thread.take() {
-            let _ = self.handle.stop();
-            let _ = t.join();
-        }
-        let _ = std::fs::remove_file(&self.path);
+        unix_client(&self.addr)
     }
 }
 
