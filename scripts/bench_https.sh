@@ -21,7 +21,8 @@
 #
 # Server CPU is utime + stime of the server process from /proc/PID/stat over
 # the measured window (for bulk tls_bulk reads it itself at the window's
-# edges). Every server gets the same certificate, made here: ECDSA P-256
+# edges); the client's share of its core is printed too (near 1.00: the
+# client, not the server, set the rate). Every server gets the same certificate, made here: ECDSA P-256
 # (prime256v1), self-signed, CN and SAN localhost and 127.0.0.1. Before the
 # rounds, `openssl s_client` (OpenSSL's defaults, as wrk and s_time use)
 # prints what each server negotiates: protocol, cipher suite, key exchange
@@ -31,7 +32,10 @@
 #
 #   scripts/bench_https.sh [ROUNDS=3] [SECS=3] [SCENARIO...]
 #
-# ROUNDS and SECS may be given in the environment as well. CONTENDERS
+# ROUNDS and SECS may be given in the environment as well.
+# HANDSHAKE_CLIENTS=N: N copies of s_time at once (default 1: one
+# handshake at a time, so handshakes/s is set by the round trip, not by
+# the server's CPU; CPU per handshake holds either way). CONTENDERS
 # (default "netloop nginx hyper") and BULK_CONTENDERS (default "netloop
 # tokio_rustls"): the first is compared with the others. PORT: the first
 # port tried (default 18580; the next free one is used). EXAMPLES_DIR=DIR:
@@ -48,6 +52,7 @@ source scripts/lib.sh
 
 ROUNDS=${1:-${ROUNDS:-3}}
 SECS=${2:-${SECS:-3}}
+HANDSHAKE_CLIENTS=${HANDSHAKE_CLIENTS:-1}
 shift $(($# > 2 ? 2 : $#))
 SCENARIOS=("$@")
 [ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=(plaintext handshake bulk)
@@ -226,7 +231,7 @@ fi
 
 echo "# $(date -u +%FT%TZ) rounds=$ROUNDS seconds=$SECS server on core $SERVER_CPU, client on core $CLIENT_CPU; load average at start: $(load_average)"
 echo "# scenarios: ${SCENARIOS[*]}; HTTPS contenders: ${HTTPS_CONTENDERS[*]}; bulk contenders: ${BULK_CONTENDERS[*]}; port $PORT; results: $OUT"
-echo "# certificate: ECDSA P-256 (prime256v1), self-signed; $(openssl version)"
+echo "# certificate: ECDSA P-256 (prime256v1), self-signed; $(openssl version); s_time clients at once: $HANDSHAKE_CLIENTS"
 echo "# negotiated with openssl s_client (OpenSSL defaults, as wrk and s_time):"
 check_list=()
 [ $want_https = 1 ] && check_list+=("${HTTPS_CONTENDERS[@]}")
@@ -246,7 +251,7 @@ for c in "${check_list[@]}"; do
     fi
 done
 
-printf 'scenario\tcontender\tround\trate\tcpu_us_per_unit\tp50_us\tp99_us\tserver_cpu_util\terrors\tnegotiated\tload1\n' >"$OUT"
+printf 'scenario\tcontender\tround\trate\tcpu_us_per_unit\tp50_us\tp99_us\tserver_cpu_util\terrors\tnegotiated\tclient_cpu_util\tload1\n' >"$OUT"
 
 # wrk's latency with unit, in microseconds ("nan" when wrk has none).
 to_us() {
@@ -258,16 +263,30 @@ to_us() {
 now_ns() {
     date +%s%N
 }
+# with_cpu CMD...: runs CMD (in a command substitution), then prints
+# "client_cpu_s=S", the CPU time (user + system) CMD used, from `times`
+# (a subshell starts with its children's times at zero).
+with_cpu() {
+    "$@" 2>&1 || true
+    # `times` itself, not in a pipeline (a subshell of its own).
+    times >"$TMP/times"
+    awk 'function s(t,  m) { m = t; sub(/m.*/, "", m); sub(/^[0-9]+m/, "", t); sub(/s$/, "", t); return m * 60 + t }
+        NR == 2 { printf "client_cpu_s=%.3f\n", s($1) + s($2) }' "$TMP/times"
+}
+# client_util OUTPUT T0 T1: the client's share of a core over T0..T1 (ns).
+client_util() {
+    awk -v c="$(echo "$1" | sed -n 's/^client_cpu_s=//p')" -v w=$(($3 - $2)) 'BEGIN { if (c == "") print "nan"; else printf "%.2f", c / (w / 1e9) }'
+}
 
 # run_plaintext / run_handshake / run_bulk CONTENDER ROUND: one measurement,
 # one row of $OUT.
 run_plaintext() {
-    local url=https://$ADDR/plaintext out before after t0 t1 requests rps p50 p99 errors cpu_us util
-    start "$1"
-    taskset -c "$CLIENT_CPU" wrk -t1 -c100 -d1s "$url" >/dev/null
+    local url=https://$ADDR/plaintext out before after t0 t1 requests rps p50 p99 errors cpu_us util cutil
+    start_or_fail plaintext "$1" "$2" || return 0
+    taskset -c "$CLIENT_CPU" wrk -t1 -c100 -d1s "$url" >/dev/null || true
     before=$(cpu_ns_of "$SERVER_PID")
     t0=$(now_ns)
-    out=$(taskset -c "$CLIENT_CPU" wrk -t1 -c100 -d"${SECS}s" --latency "$url")
+    out=$(with_cpu taskset -c "$CLIENT_CPU" wrk -t1 -c100 -d"${SECS}s" --latency "$url")
     t1=$(now_ns)
     after=$(cpu_ns_of "$SERVER_PID")
     stop
@@ -278,32 +297,46 @@ run_plaintext() {
     errors=$(echo "$out" | awk '/Socket errors/ { gsub(/,/, ""); e += $4 + $6 + $8 + $10 } /Non-2xx/ { e += $NF } END { print e + 0 }')
     cpu_us=$(awk -v t=$((after - before)) -v n="${requests:-0}" 'BEGIN { if (n > 0) printf "%.3f", t / 1e3 / n; else print "nan" }')
     util=$(awk -v t=$((after - before)) -v w=$((t1 - t0)) 'BEGIN { printf "%.2f", t / w }')
-    row plaintext "$1" "$2" "${rps:-0}" "$cpu_us" "$p50" "$p99" "$util" "$errors" -
-    echo "# round $2 plaintext $1: $rps req/s, $cpu_us us CPU/req, p50 $p50 us, p99 $p99 us, server CPU $util, errors $errors" >&2
+    cutil=$(client_util "$out" "$t0" "$t1")
+    row plaintext "$1" "$2" "${rps:-0}" "$cpu_us" "$p50" "$p99" "$util" "$errors" - "$cutil"
+    echo "# round $2 plaintext $1: $rps req/s, $cpu_us us CPU/req, p50 $p50 us, p99 $p99 us, server CPU $util, client CPU $cutil, errors $errors" >&2
+}
+
+# s_times: HANDSHAKE_CLIENTS copies of `openssl s_time -new` at once, all
+# on the client's core; their outputs one after the other.
+s_times() {
+    local i
+    for i in $(seq "$HANDSHAKE_CLIENTS"); do
+        taskset -c "$CLIENT_CPU" openssl s_time -new -connect "$ADDR" -time "$SECS" >"$TMP/s_time.$i" 2>&1 &
+    done
+    wait
+    for i in $(seq "$HANDSHAKE_CLIENTS"); do
+        cat "$TMP/s_time.$i"
+    done
 }
 
 run_handshake() {
-    local out before after t0 t1 n rate cpu_us util
-    start "$1"
+    local out before after t0 t1 n rate cpu_us util cutil
+    start_or_fail handshake "$1" "$2" || return 0
     before=$(cpu_ns_of "$SERVER_PID")
     t0=$(now_ns)
-    out=$(taskset -c "$CLIENT_CPU" openssl s_time -new -connect "$ADDR" -time "$SECS" 2>&1 || true)
+    out=$(with_cpu s_times)
     t1=$(now_ns)
     after=$(cpu_ns_of "$SERVER_PID")
     stop
     # "N connections in S real seconds, ..."
-    n=$(echo "$out" | awk '/connections in .* real seconds/ { print $1 }')
-    n=${n:-0}
+    n=$(echo "$out" | awk '/connections in .* real seconds/ { n += $1 } END { print n + 0 }')
     rate=$(awk -v n="$n" -v w=$((t1 - t0)) 'BEGIN { printf "%.0f", n / (w / 1e9) }')
     cpu_us=$(awk -v t=$((after - before)) -v n="$n" 'BEGIN { if (n > 0) printf "%.1f", t / 1e3 / n; else print "nan" }')
     util=$(awk -v t=$((after - before)) -v w=$((t1 - t0)) 'BEGIN { printf "%.2f", t / w }')
-    row handshake "$1" "$2" "$rate" "$cpu_us" nan nan "$util" $((n > 0 ? 0 : 1)) -
-    echo "# round $2 handshake $1: $n handshakes, $rate/s, $cpu_us us CPU/handshake, server CPU $util" >&2
+    cutil=$(client_util "$out" "$t0" "$t1")
+    row handshake "$1" "$2" "$rate" "$cpu_us" nan nan "$util" $((n > 0 ? 0 : 1)) - "$cutil"
+    echo "# round $2 handshake $1: $n handshakes, $rate/s, $cpu_us us CPU/handshake, server CPU $util, client CPU $cutil" >&2
 }
 
 run_bulk() {
     local line mib cpu_us util neg
-    start "$(bulk_server "$1")"
+    start_or_fail bulk "$1" "$2" "$(bulk_server "$1")" || return 0
     line=$(taskset -c "$CLIENT_CPU" "$BULK_BIN" --addr "$ADDR" --ca "$CERT" --chunk 65536 --warmup 1 \
         --secs "$SECS" --server-pid "$SERVER_PID" 2>&1 || true)
     stop
@@ -311,8 +344,17 @@ run_bulk() {
     cpu_us=$(awk -v x="$(field server_cpu_ms_per_mib "$line")" 'BEGIN { if (x == "") print "nan"; else printf "%.1f", x * 1e3 }')
     util=$(field server_cpu_util "$line")
     neg="$(field version "$line")/$(field suite "$line")/$(field kx "$line")"
-    row bulk "$1" "$2" "${mib:-0}" "$cpu_us" nan nan "${util:-nan}" $([ -n "$mib" ] && echo 0 || echo 1) "$neg"
+    row bulk "$1" "$2" "${mib:-0}" "$cpu_us" nan nan "${util:-nan}" $([ -n "$mib" ] && echo 0 || echo 1) "$neg" \
+        "$(field client_cpu_util "$line")"
     echo "# round $2 bulk $1: $line" >&2
+}
+
+# start_or_fail SCENARIO CONTENDER ROUND [SERVER]: start, or a failed row.
+start_or_fail() {
+    start "${4:-$2}" && return 0
+    echo "# round $3 $1 $2: the server did not start: $(head -c 300 "$TMP/server.err" | tr '\n' ' ')" >&2
+    row "$1" "$2" "$3" 0 nan nan nan nan 1 - nan
+    return 1
 }
 
 row() {
@@ -371,32 +413,34 @@ for scenario in "${SCENARIOS[@]}"; do
     plaintext)
         list=("${HTTPS_CONTENDERS[@]}")
         echo "## HTTPS keep-alive, wrk -t1 -c100 GET /plaintext"
-        printf '%-13s %10s %12s %9s %9s %8s %7s\n' server "req/s" "CPU us/req" "p50 us" "p99 us" "CPU use" errors
+        printf '%-13s %10s %12s %9s %9s %8s %8s %7s\n' server "req/s" "CPU us/req" "p50 us" "p99 us" "CPU use" "wrk CPU" errors
         for c in "${list[@]}"; do
-            printf '%-13s %10s %12s %9s %9s %8s %7s\n' "$c" "$(fmt "$(col plaintext "$c" 4)" %.0f)" \
+            printf '%-13s %10s %12s %9s %9s %8s %8s %7s\n' "$c" "$(fmt "$(col plaintext "$c" 4)" %.0f)" \
                 "$(fmt "$(col plaintext "$c" 5)" %.2f)" "$(fmt "$(col plaintext "$c" 6)" %.0f)" \
-                "$(fmt "$(col plaintext "$c" 7)" %.0f)" "$(fmt "$(col plaintext "$c" 8)" %.2f)" "$(errors_of plaintext "$c")"
+                "$(fmt "$(col plaintext "$c" 7)" %.0f)" "$(fmt "$(col plaintext "$c" 8)" %.2f)" \
+                "$(fmt "$(col plaintext "$c" 11)" %.2f)" "$(errors_of plaintext "$c")"
         done
         ;;
     handshake)
         list=("${HTTPS_CONTENDERS[@]}")
         echo "## full TLS handshakes, openssl s_time -new"
-        printf '%-13s %13s %17s %8s %7s\n' server "handshakes/s" "CPU us/handshake" "CPU use" errors
+        printf '%-13s %13s %17s %8s %11s %7s\n' server "handshakes/s" "CPU us/handshake" "CPU use" "s_time CPU" errors
         for c in "${list[@]}"; do
-            printf '%-13s %13s %17s %8s %7s\n' "$c" "$(fmt "$(col handshake "$c" 4)" %.0f)" \
-                "$(fmt "$(col handshake "$c" 5)" %.1f)" "$(fmt "$(col handshake "$c" 8)" %.2f)" "$(errors_of handshake "$c")"
+            printf '%-13s %13s %17s %8s %11s %7s\n' "$c" "$(fmt "$(col handshake "$c" 4)" %.0f)" \
+                "$(fmt "$(col handshake "$c" 5)" %.1f)" "$(fmt "$(col handshake "$c" 8)" %.2f)" \
+                "$(fmt "$(col handshake "$c" 11)" %.2f)" "$(errors_of handshake "$c")"
         done
         ;;
     bulk)
         list=("${BULK_CONTENDERS[@]}")
         echo "## bulk echo over one TLS connection, 64 KiB chunks (tls_bulk)"
-        printf '%-13s %10s %13s %8s %7s  %s\n' server "MiB/s" "CPU ms/MiB" "CPU use" errors negotiated
+        printf '%-13s %10s %13s %8s %11s %7s  %s\n' server "MiB/s" "CPU ms/MiB" "CPU use" "client CPU" errors negotiated
         for c in "${list[@]}"; do
             neg=$(awk -F'\t' -v c="$c" 'NR > 1 && $1 == "bulk" && $2 == c { print $10 }' "$OUT" | sort -u | tr '\n' ' ')
             cpu=$(col bulk "$c" 5)
-            printf '%-13s %10s %13s %8s %7s  %s\n' "$c" "$(fmt "$(col bulk "$c" 4)" %.1f)" \
+            printf '%-13s %10s %13s %8s %11s %7s  %s\n' "$c" "$(fmt "$(col bulk "$c" 4)" %.1f)" \
                 "$(fmt "$(awk -v x="$cpu" 'BEGIN { if (x == "nan") print "nan"; else print x / 1e3 }')" %.3f)" \
-                "$(fmt "$(col bulk "$c" 8)" %.2f)" "$(errors_of bulk "$c")" "$neg"
+                "$(fmt "$(col bulk "$c" 8)" %.2f)" "$(fmt "$(col bulk "$c" 11)" %.2f)" "$(errors_of bulk "$c")" "$neg"
         done
         ;;
     esac

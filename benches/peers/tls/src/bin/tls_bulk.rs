@@ -10,8 +10,9 @@
 //! Prints one line of `key=value` pairs: `mib_per_sec` (MiB echoed back per
 //! second in the window), `mib`, `secs`, and with `--server-pid` the
 //! server's CPU time over the window per MiB echoed (`server_cpu_ms_per_mib`,
-//! from `/proc/PID/stat`) and its share of a core (`server_cpu_util`); then
-//! what was negotiated (`version`, `suite`, `kx`). The server name checked
+//! from `/proc/PID/stat`) and its share of a core (`server_cpu_util`); the
+//! client's own share of a core (`client_cpu_util`: near 1, the client
+//! limits the rate); then what was negotiated (`version`, `suite`, `kx`). The server name checked
 //! against the certificate is the address's IP unless `--sni` names one.
 //! Every byte read back is checked against what was sent.
 
@@ -36,6 +37,7 @@ struct Window {
     at: Instant,
     bytes: u64,
     server_cpu_ns: Option<u64>,
+    own_cpu_ns: Option<u64>,
 }
 
 fn parse<T: std::str::FromStr>(args: &Args, name: &str, default: &str) -> T {
@@ -65,6 +67,8 @@ fn main() {
         }),
         None => ServerName::IpAddress(addr.ip().into()),
     };
+    // Reads /proc once now, so the window's edges do not wait for getconf.
+    let _ = cpu_ns_of(std::process::id());
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -126,12 +130,14 @@ fn main() {
                     at: Instant::now(),
                     bytes: total,
                     server_cpu_ns: cpu(),
+                    own_cpu_ns: cpu_ns_of(std::process::id()).ok(),
                 });
             } else if first.is_some() && now >= end {
                 break Window {
                     at: Instant::now(),
                     bytes: total,
                     server_cpu_ns: cpu(),
+                    own_cpu_ns: cpu_ns_of(std::process::id()).ok(),
                 };
             }
         };
@@ -160,6 +166,12 @@ fn main() {
                 f64::NAN
             },
             cpu_ns / 1e9 / secs
+        );
+    }
+    if let (Some(a), Some(b)) = (first.own_cpu_ns, last.own_cpu_ns) {
+        line += &format!(
+            " client_cpu_util={:.2}",
+            b.saturating_sub(a) as f64 / 1e9 / secs
         );
     }
     println!("{line} {negotiated}");
