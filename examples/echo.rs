@@ -34,9 +34,13 @@
 //! connections are done or `--grace` has passed. No connection is refused
 //! or reset; clients of the old process see a clean EOF after their last
 //! reply. (TCP only: `--unix` ignores SIGUSR2.)
+//!
+//! `--tls CERT.pem KEY.pem` (built with `--features tls`) echoes over TLS:
+//! `openssl s_client -connect 127.0.0.1:7000 -CAfile CERT.pem`.
 
 use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -57,10 +61,12 @@ struct Args {
     threads: usize,
     pin: bool,
     grace: Duration,
+    /// Speak TLS with this certificate chain and key (PEM).
+    tls: Option<(PathBuf, PathBuf)>,
 }
 
-const USAGE: &str =
-    "usage: echo [[--addr] ADDR | --unix PATH|@NAME] [--threads N] [--pin] [--grace SECS]";
+const USAGE: &str = "usage: echo [[--addr] ADDR | --unix PATH|@NAME] [--threads N] [--pin] \
+                     [--grace SECS] [--tls CERT.pem KEY.pem]";
 
 fn parse_args() -> Result<Args, lexopt::Error> {
     use lexopt::prelude::*;
@@ -70,6 +76,7 @@ fn parse_args() -> Result<Args, lexopt::Error> {
         threads: 1,
         pin: false,
         grace: Duration::from_secs(5),
+        tls: None,
     };
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next()? {
@@ -79,6 +86,10 @@ fn parse_args() -> Result<Args, lexopt::Error> {
             Long("addr") => args.addr = parser.value()?.parse()?,
             Long("unix") => args.unix = Some(unix_addr(parser.value()?.string()?)),
             Long("grace") => args.grace = parser.value()?.parse_with(parse_duration)?,
+            Long("tls") => {
+                let cert = PathBuf::from(parser.value()?);
+                args.tls = Some((cert, PathBuf::from(parser.value()?)));
+            }
             Value(addr) => args.addr = addr.parse()?,
             Short('h') | Long("help") => {
                 println!("{USAGE}");
@@ -88,6 +99,28 @@ fn parse_args() -> Result<Args, lexopt::Error> {
         }
     }
     Ok(args)
+}
+
+/// `--tls CERT KEY`: every connection speaks TLS.
+#[cfg(feature = "tls")]
+fn with_tls(opts: ListenOptions, files: Option<(PathBuf, PathBuf)>) -> io::Result<ListenOptions> {
+    let Some((cert, key)) = files else {
+        return Ok(opts);
+    };
+    let config = netloop::tls::server_config(&cert, &key)?;
+    Ok(opts.tls(Arc::new(config)))
+}
+
+/// `--tls` needs the `tls` feature.
+#[cfg(not(feature = "tls"))]
+fn with_tls(opts: ListenOptions, files: Option<(PathBuf, PathBuf)>) -> io::Result<ListenOptions> {
+    match files {
+        None => Ok(opts),
+        Some(_) => Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "--tls: built without TLS; run with `--features tls`",
+        )),
+    }
 }
 
 /// A path, or `@NAME` for an abstract name.
@@ -206,7 +239,8 @@ fn main() -> io::Result<()> {
             let why = "--unix runs one reactor: --threads and --pin do not apply";
             return Err(io::Error::new(io::ErrorKind::InvalidInput, why));
         }
-        return serve_unix(unix, args.grace);
+        let opts = with_tls(ListenOptions::default().unlink_stale(true), args.tls)?;
+        return serve_unix(unix, opts, args.grace);
     }
     let inherited = activation::inherited_listeners()?;
     let from = if inherited.is_empty() {
@@ -215,6 +249,7 @@ fn main() -> io::Result<()> {
         "inherited"
     };
     let mut builder = ServerBuilder::new(args.addr)
+        .listen_options(with_tls(ListenOptions::default(), args.tls)?)
         .pin_threads(args.pin)
         .listeners(inherited);
     if args.threads > 0 {
@@ -262,9 +297,8 @@ fn main() -> io::Result<()> {
 
 /// One reactor on this thread, listening on a Unix domain socket (a stale
 /// socket file is replaced; the file is removed when the reactor ends).
-fn serve_unix(addr: UnixAddr, grace: Duration) -> io::Result<()> {
+fn serve_unix(addr: UnixAddr, opts: ListenOptions, grace: Duration) -> io::Result<()> {
     let mut reactor = Reactor::new()?;
-    let opts = ListenOptions::default().unlink_stale(true);
     reactor.listen_unix(addr.clone(), opts, || Echo)?;
     log::info!("echo server listening on unix:{addr}");
     let handle = reactor.handle();

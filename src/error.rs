@@ -149,6 +149,10 @@ pub enum ConnectErrorKind {
     /// The host name did not resolve, or resolved to no address
     /// ([`Reactor::connect_host`](crate::Reactor::connect_host)).
     Unresolved,
+    /// The TCP connection was made but the TLS handshake failed or timed
+    /// out (cargo feature `tls`); the close reason,
+    /// [`CloseReason::Tls`](crate::CloseReason::Tls), says how.
+    Tls,
     /// Any other error.
     Other(io::ErrorKind),
 }
@@ -196,6 +200,7 @@ impl fmt::Display for ConnectErrorKind {
             ConnectErrorKind::AddrNotAvailable => f.write_str("address not available"),
             ConnectErrorKind::SelfConnect => f.write_str("connected to itself"),
             ConnectErrorKind::Unresolved => f.write_str("host name not resolved"),
+            ConnectErrorKind::Tls => f.write_str("TLS handshake failed"),
             ConnectErrorKind::Other(kind) => write!(f, "{kind}"),
         }
     }

@@ -118,12 +118,14 @@ mod server;
 mod server_start;
 mod sys;
 mod timer;
+#[cfg(feature = "tls")]
+pub mod tls;
 mod token;
 mod unix;
 
 pub use bytes;
 pub use conn::ConnStats;
-pub use conn::close::{CloseReason, LingerOutcome};
+pub use conn::close::{CloseReason, LingerOutcome, TlsAlert, TlsFailure};
 pub use conn::connect::{Backoff, ConnectError, ConnectErrorKind, ConnectOptions};
 pub use conn::options::{ConnOptions, DEFAULT_LINGER, Keepalive, OnOverflow};
 pub use conn::state::ConnState;

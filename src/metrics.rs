@@ -69,10 +69,12 @@ const REASON_LABELS: [&str; REASONS] = [
     "Shutdown",
     "Error",
     "InputFull",
+    "Tls",
+    "Truncated",
 ];
 
 /// Number of distinct close-reason kinds counted.
-const REASONS: usize = 16;
+const REASONS: usize = 18;
 
 fn reason_index(reason: CloseReason) -> usize {
     match reason {
@@ -92,6 +94,8 @@ fn reason_index(reason: CloseReason) -> usize {
         CloseReason::Shutdown => 13,
         CloseReason::Error(_) => 14,
         CloseReason::InputFull => 15,
+        CloseReason::Tls(_) => 16,
+        CloseReason::Truncated => 17,
     }
 }
 
@@ -118,6 +122,8 @@ pub(crate) struct Metrics {
     pub(crate) posted: Counter,
     pub(crate) callbacks_timed: Counter,
     pub(crate) callback_nanos: Counter,
+    pub(crate) tls_handshakes: Counter,
+    pub(crate) tls_failures: Counter,
 }
 
 impl Metrics {
@@ -165,6 +171,8 @@ impl Metrics {
             posted: self.posted.get(),
             callbacks_timed: self.callbacks_timed.get(),
             callback_nanos: self.callback_nanos.get(),
+            tls_handshakes: self.tls_handshakes.get(),
+            tls_failures: self.tls_failures.get(),
         }
     }
 }
@@ -223,6 +231,11 @@ pub struct MetricsSnapshot {
     pub callbacks_timed: u64,
     /// Time spent in those callbacks, in ns.
     pub callback_nanos: u64,
+    /// TLS handshakes completed (cargo feature `tls`).
+    pub tls_handshakes: u64,
+    /// TLS connections that failed: handshake timeouts and cuts, alerts
+    /// received or sent (each also closes with [`CloseReason::Tls`]).
+    pub tls_failures: u64,
 }
 
 /// Every counter by name; the close reasons as a map of the non-zero ones.
@@ -255,6 +268,8 @@ impl std::fmt::Debug for MetricsSnapshot {
             .field("posted", &self.posted)
             .field("callbacks_timed", &self.callbacks_timed)
             .field("callback_nanos", &self.callback_nanos)
+            .field("tls_handshakes", &self.tls_handshakes)
+            .field("tls_failures", &self.tls_failures)
             .finish()
     }
 }

@@ -65,8 +65,13 @@ fn current_date() -> HttpDate {
 fn main() -> io::Result<()> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let default_addr = SocketAddr::from(([127, 0, 0, 1], 8081));
-    let (addr, threads) = args::parse(default_addr)?;
-    let threads = match threads {
+    let args = args::parse(default_addr)?;
+    if args.tls.is_some() {
+        let why = "this peer serves plain HTTP (HTTPS peers: benches/peers/tls)";
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, why));
+    }
+    let addr = args.addr;
+    let threads = match args.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };

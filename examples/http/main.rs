@@ -1,5 +1,7 @@
 //! HTTP/1.1 server: `cargo run --release --example http -- [ADDR] [--threads N]`
 //! (default `127.0.0.1:8080`, one reactor thread; `--threads 0`: one per core).
+//! HTTPS: `cargo run --release --features tls --example http -- --tls CERT.pem KEY.pem`
+//! (ALPN `http/1.1`; `curl --cacert CERT.pem https://localhost:8080/plaintext`).
 //!
 //! `GET /plaintext` answers `Hello, World!` and `GET /json` answers
 //! `{"message":"Hello, World!"}`, as the TechEmpower web framework benchmark
@@ -28,6 +30,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,10 +43,13 @@ use signal_hook::iterator::Signals;
 fn main() -> io::Result<()> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let default_addr = SocketAddr::from(([127, 0, 0, 1], 8080));
-    let (addr, threads) = args::parse(default_addr)?;
+    let args = args::parse(default_addr)?;
+    let (addr, threads) = (args.addr, args.threads);
     let config = Arc::new(Config::default());
+    let listen = ListenOptions::default().conn(config.conn_options());
+    let scheme = if args.tls.is_some() { "https" } else { "http" };
     let mut builder = ServerBuilder::new(addr)
-        .listen_options(ListenOptions::default().conn(config.conn_options()))
+        .listen_options(with_tls(listen, args.tls)?)
         .thread_name("http")
         .state(|_| HttpState::new());
     if threads > 0 {
@@ -55,7 +61,7 @@ fn main() -> io::Result<()> {
         .map_err(io::Error::other)?;
     server::serve_metrics(&server).map_err(io::Error::other)?;
     log::info!(
-        "http server listening on http://{} ({} reactor thread(s))",
+        "http server listening on {scheme}://{} ({} reactor thread(s))",
         server.local_addr(),
         server.len()
     );
@@ -69,6 +75,29 @@ fn main() -> io::Result<()> {
         summary.total.bytes_out
     );
     Ok(())
+}
+
+/// `--tls CERT KEY`: HTTPS, with ALPN `http/1.1`.
+#[cfg(feature = "tls")]
+fn with_tls(opts: ListenOptions, files: Option<(PathBuf, PathBuf)>) -> io::Result<ListenOptions> {
+    let Some((cert, key)) = files else {
+        return Ok(opts);
+    };
+    let mut config = netloop::tls::server_config(&cert, &key)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(opts.tls(Arc::new(config)))
+}
+
+/// `--tls` needs the `tls` feature.
+#[cfg(not(feature = "tls"))]
+fn with_tls(opts: ListenOptions, files: Option<(PathBuf, PathBuf)>) -> io::Result<ListenOptions> {
+    match files {
+        None => Ok(opts),
+        Some(_) => Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "--tls: built without TLS; run with `--features tls`",
+        )),
+    }
 }
 
 /// First SIGINT/SIGTERM: graceful shutdown; second: stop now.

@@ -55,6 +55,104 @@ pub enum CloseReason {
     Shutdown,
     /// Any other socket error.
     Error(io::ErrorKind),
+    /// TLS failed (cargo feature `tls`): the handshake did not complete in
+    /// time or the peer hung up during it, the peer sent a fatal alert, or
+    /// we rejected what it sent (its alert then went out before the close).
+    Tls(TlsFailure),
+    /// The peer's FIN came without its TLS close_notify: the stream may
+    /// have been cut short by an attacker or a crash, so what arrived last
+    /// may be incomplete (a clean end is [`on_eof`](crate::Handler::on_eof)
+    /// and [`PeerClosed`](CloseReason::PeerClosed)). Buffered plaintext was
+    /// delivered before.
+    Truncated,
+}
+
+/// How TLS failed on a connection ([`CloseReason::Tls`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TlsFailure {
+    /// The handshake did not complete within its timeout.
+    HandshakeTimeout,
+    /// The peer closed or reset the connection during the handshake.
+    HandshakeCut,
+    /// The peer sent this fatal alert.
+    AlertReceived(TlsAlert),
+    /// We rejected the peer's TLS (a malformed or unexpected message, plain
+    /// text on a TLS port, a certificate that does not verify, no common
+    /// protocol or cipher suite) and sent it this alert.
+    Rejected(TlsAlert),
+}
+
+/// A TLS alert description (RFC 8446, section 6), by its number.
+///
+/// ```
+/// use netloop::TlsAlert;
+/// assert_eq!(TlsAlert::DECODE_ERROR.to_string(), "decode_error (50)");
+/// assert_eq!(TlsAlert(42).to_string(), "bad_certificate (42)");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TlsAlert(pub u8);
+
+impl TlsAlert {
+    /// `decode_error`: a message could not be parsed (also what plain text
+    /// sent to a TLS port gets).
+    pub const DECODE_ERROR: TlsAlert = TlsAlert(50);
+    /// `handshake_failure`: no acceptable set of parameters.
+    pub const HANDSHAKE_FAILURE: TlsAlert = TlsAlert(40);
+
+    /// The alert's name in the RFCs, if it has one.
+    pub fn name(self) -> Option<&'static str> {
+        Some(match self.0 {
+            0 => "close_notify",
+            10 => "unexpected_message",
+            20 => "bad_record_mac",
+            22 => "record_overflow",
+            40 => "handshake_failure",
+            42 => "bad_certificate",
+            43 => "unsupported_certificate",
+            44 => "certificate_revoked",
+            45 => "certificate_expired",
+            46 => "certificate_unknown",
+            47 => "illegal_parameter",
+            48 => "unknown_ca",
+            49 => "access_denied",
+            50 => "decode_error",
+            51 => "decrypt_error",
+            70 => "protocol_version",
+            71 => "insufficient_security",
+            80 => "internal_error",
+            86 => "inappropriate_fallback",
+            90 => "user_canceled",
+            109 => "missing_extension",
+            110 => "unsupported_extension",
+            112 => "unrecognized_name",
+            113 => "bad_certificate_status_response",
+            115 => "unknown_psk_identity",
+            116 => "certificate_required",
+            120 => "no_application_protocol",
+            _ => return None,
+        })
+    }
+}
+
+impl std::fmt::Display for TlsAlert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.name() {
+            Some(name) => write!(f, "{name} ({})", self.0),
+            None => write!(f, "alert {}", self.0),
+        }
+    }
+}
+
+impl std::fmt::Display for TlsFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TlsFailure::HandshakeTimeout => f.write_str("TLS handshake timed out"),
+            TlsFailure::HandshakeCut => f.write_str("peer hung up during the TLS handshake"),
+            TlsFailure::AlertReceived(a) => write!(f, "peer sent TLS alert {a}"),
+            TlsFailure::Rejected(a) => write!(f, "peer's TLS rejected with alert {a}"),
+        }
+    }
 }
 
 impl CloseReason {
@@ -87,6 +185,8 @@ impl std::fmt::Display for CloseReason {
             CloseReason::Panicked => f.write_str("handler panicked"),
             CloseReason::Shutdown => f.write_str("reactor shut down"),
             CloseReason::Error(kind) => write!(f, "socket error: {kind}"),
+            CloseReason::Tls(failure) => write!(f, "{failure}"),
+            CloseReason::Truncated => f.write_str("peer closed without TLS close_notify"),
         }
     }
 }

@@ -159,8 +159,9 @@ impl ConnectOptions {
         self
     }
     /// Sets the connection options.
+    /// (A TLS configuration set before is kept, unless `conn` has one.)
     pub fn conn(mut self, conn: ConnOptions) -> Self {
-        self.conn = conn;
+        self.conn = conn.keeping_tls_of(&self.conn);
         self
     }
     /// Reconnects with this backoff after a failed connect or an unrequested close.

@@ -14,7 +14,9 @@
 //! - [`close`]: close reasons and error classification;
 //! - [`connect`]: outbound options, connect errors, the reconnect record;
 //! - [`options`]: socket options, marks, caps and timeouts;
-//! - [`stream`]: the socket itself, TCP or Unix domain.
+//! - [`stream`]: the socket itself, TCP or Unix domain;
+//! - `tls` (cargo feature `tls`): the TLS session between the socket and
+//!   the handler.
 
 pub(crate) mod close;
 pub(crate) mod connect;
@@ -24,6 +26,8 @@ pub(crate) mod read;
 pub(crate) mod send_buf;
 pub(crate) mod state;
 pub(crate) mod stream;
+#[cfg(feature = "tls")]
+pub(crate) mod tls;
 pub(crate) mod write;
 
 use bytes::BytesMut;
@@ -263,6 +267,10 @@ pub(crate) struct Conn<H> {
     pub(crate) deadline_timer: Option<TimerId>,
     pub(crate) stats: ConnStats,
     pub(crate) origin: Origin,
+    /// The TLS session, on a TLS connection (boxed: most are not, and the
+    /// record stays small).
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<Box<tls::TlsSession>>,
 }
 
 impl<H> Conn<H> {
@@ -294,7 +302,30 @@ impl<H> Conn<H> {
             deadline_timer: None,
             stats: ConnStats::default(),
             origin,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
+    }
+
+    /// Bytes waiting to go out: the send queue, and on a TLS connection
+    /// the plaintext kept for the end of its handshake.
+    #[inline]
+    pub(crate) fn queued(&self) -> usize {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            return self.send.len() + tls.unsent_plaintext();
+        }
+        self.send.len()
+    }
+
+    /// Whether the connection is plain TCP or Unix (no TLS): sends may go
+    /// straight to the kernel.
+    #[inline(always)]
+    pub(crate) fn is_plain(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.tls.is_none();
+        #[cfg(not(feature = "tls"))]
+        true
     }
 
     /// Records a state change to apply after the running callback; a weaker
@@ -377,7 +408,10 @@ mod tests {
         }
         // A boxed handler is a fat pointer, as `Box<dyn Any>` is.
         let size = std::mem::size_of::<Conn<Box<dyn std::any::Any>>>() - stream_extra;
-        assert!(size <= 224, "Conn is {size} bytes");
+        // With the `tls` feature every connection carries the (boxed)
+        // session's pointer: 8 bytes, whether it speaks TLS or not.
+        let limit = if cfg!(feature = "tls") { 232 } else { 224 };
+        assert!(size <= limit, "Conn is {size} bytes");
         assert_eq!(std::mem::size_of::<Option<Intent>>(), 4);
         assert!(std::mem::size_of::<Phase>() <= 8);
     }

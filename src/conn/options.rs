@@ -139,6 +139,14 @@ pub struct ConnOptions {
     /// without it (or `user_timeout`), a peer that stops reading holds a
     /// connection with queued bytes, even a closing one, indefinitely.
     pub write_stall_timeout: Option<Duration>,
+    /// TLS on these connections (set with `ListenOptions::tls` or
+    /// `ConnectOptions::tls`).
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<crate::conn::tls::TlsSetup>,
+    /// How long a TLS handshake may take (see
+    /// [`tls_handshake_timeout`](ConnOptions::tls_handshake_timeout)).
+    #[cfg(feature = "tls")]
+    pub(crate) tls_handshake_timeout: Duration,
 }
 
 impl Default for ConnOptions {
@@ -159,6 +167,10 @@ impl Default for ConnOptions {
             user_timeout: None,
             idle_timeout: None,
             write_stall_timeout: None,
+            #[cfg(feature = "tls")]
+            tls: None,
+            #[cfg(feature = "tls")]
+            tls_handshake_timeout: crate::conn::tls::DEFAULT_HANDSHAKE_TIMEOUT,
         }
     }
 }
@@ -218,6 +230,17 @@ impl ConnOptions {
     pub fn water_marks(mut self, high: usize, low: usize) -> Self {
         self.high_water = high;
         self.low_water = low.min(high);
+        self
+    }
+
+    /// These options, with `old`'s TLS configuration if they have none
+    /// (so that setting the connection options after TLS keeps TLS).
+    #[cfg_attr(not(feature = "tls"), allow(unused_mut, unused_variables))]
+    pub(crate) fn keeping_tls_of(mut self, old: &ConnOptions) -> ConnOptions {
+        #[cfg(feature = "tls")]
+        if self.tls.is_none() {
+            self.tls = old.tls.clone();
+        }
         self
     }
 

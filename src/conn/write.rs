@@ -42,7 +42,7 @@ pub(crate) fn check_send<H>(conn: &mut Conn<H>, len: usize) -> Result<()> {
     if !conn.visible_state().can_send() || conn.close_parked() {
         return Err(Error::WriteClosed);
     }
-    let queued = conn.send.len();
+    let queued = conn.queued();
     if queued + len <= conn.marks.cap() {
         return Ok(());
     }

@@ -117,7 +117,7 @@ impl<S: 'static> Core<S> {
         let id = self.conn(slot).map(|c| c.id).expect("just added");
         // Bytes may already wait in the kernel.
         self.mark_readable(slot);
-        self.opened(state, slot);
+        self.opened_or_handshaking(state, slot);
         Ok(id)
     }
 }

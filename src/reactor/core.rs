@@ -193,6 +193,12 @@ impl<S: 'static> Core<S> {
         origin: Origin,
     ) -> Result<usize> {
         let key = self.next_key()?;
+        // A TLS connection is connecting until its handshake completes.
+        #[cfg(feature = "tls")]
+        let (tls, state) = match &opts.tls {
+            Some(setup) => (Some(Box::new(setup.session()?)), ConnState::Connecting),
+            None => (None, state),
+        };
         let interest = if state == ConnState::Connecting {
             Interest::READABLE | Interest::WRITABLE
         } else {
@@ -202,6 +208,10 @@ impl<S: 'static> Core<S> {
         let id = ConnId(key);
         let now = self.clock.now();
         let mut conn = Conn::new(id, stream, state, opts, handler, origin, now);
+        #[cfg(feature = "tls")]
+        {
+            conn.tls = tls;
+        }
         if state == ConnState::Connecting {
             conn.flags.insert(Flags::WRITE_INTEREST);
         }
@@ -387,6 +397,19 @@ impl<S: 'static> Core<S> {
         Ok(())
     }
 
+    /// A connection just accepted or adopted: `on_open`, or on a TLS
+    /// connection the handshake's deadline (`on_open` comes after it).
+    pub(crate) fn opened_or_handshaking(&mut self, state: &mut S, slot: usize) {
+        #[cfg(feature = "tls")]
+        if self
+            .conn(slot)
+            .is_some_and(|c| c.state() == ConnState::Connecting)
+        {
+            return self.arm_handshake_deadline(slot);
+        }
+        self.opened(state, slot);
+    }
+
     /// The connection is established: run `on_open`.
     pub(crate) fn opened(&mut self, state: &mut S, slot: usize) {
         self.dispatch(state, slot, |h, ctx| h.on_open(ctx));
@@ -459,6 +482,10 @@ impl<S: 'static> Core<S> {
         conn.flags.remove(Flags::QUEUED);
         match conn.state() {
             ConnState::Closed => return,
+            #[cfg(feature = "tls")]
+            ConnState::Connecting if conn.tls.as_ref().is_some_and(|t| t.wire_up()) => {
+                return self.tls_handshake_turn(state, slot, scratch);
+            }
             ConnState::Connecting => return self.process_connecting(state, slot),
             // Between attempts: no socket to serve (events of the last one
             // may still arrive this turn); only requests (a close) apply.

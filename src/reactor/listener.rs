@@ -128,8 +128,9 @@ impl ListenOptions {
         self
     }
     /// Sets the options of accepted connections.
+    /// (A TLS configuration set before is kept, unless `conn` has one.)
     pub fn conn(mut self, conn: ConnOptions) -> Self {
-        self.conn = conn;
+        self.conn = conn.keeping_tls_of(&self.conn);
         self
     }
     /// Removes a stale socket file before a Unix listener binds; see
@@ -523,7 +524,7 @@ impl<S: 'static> Core<S> {
             Origin::Outbound(_) => unreachable!("accepted connections come from a listener"),
         };
         match self.add_conn(stream, ConnState::Open, opts, handler, origin) {
-            Ok(slot) => self.opened(state, slot),
+            Ok(slot) => self.opened_or_handshaking(state, slot),
             Err(e) => {
                 log::warn!("accept: could not register a connection: {e}");
                 self.listener_conn_closed(listener);

@@ -47,6 +47,8 @@ pub(crate) mod schedule;
 pub(crate) mod shutdown;
 pub(crate) mod source;
 pub(crate) mod steps;
+#[cfg(feature = "tls")]
+pub(crate) mod tls;
 pub(crate) mod vectored;
 pub(crate) mod writing;
 

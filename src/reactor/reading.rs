@@ -32,6 +32,10 @@ impl<S: 'static> Core<S> {
         let Some(mut conn) = conn_at!(self, slot) else {
             return ReadEnd::Settled;
         };
+        #[cfg(feature = "tls")]
+        if !conn.is_plain() {
+            return self.tls_read_ready(state, slot, scratch);
+        }
         let mut budget = conn.opts.read_budget;
         for _ in 0..MAX_READS_PER_TURN {
             match conn.next_step() {
@@ -122,7 +126,7 @@ impl<S: 'static> Core<S> {
 
     /// Hands the connection's own input buffer to `on_read` and keeps what
     /// the handler leaves.
-    fn deliver_own(&mut self, state: &mut S, slot: usize) {
+    pub(crate) fn deliver_own(&mut self, state: &mut S, slot: usize) {
         let Some(conn) = conn_at!(self, slot) else {
             return;
         };

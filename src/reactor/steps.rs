@@ -73,6 +73,17 @@ impl<S: 'static> Core<S> {
         if let Some(reason) = conn.ends_between_attempts(intent) {
             return self.close_now(state, slot, reason);
         }
+        #[cfg(feature = "tls")]
+        if matches!(
+            intent,
+            Intent::ShutdownWrite | Intent::Close(_) | Intent::Linger(_)
+        ) {
+            // close_notify goes ahead of the FIN.
+            self.tls_close_notify(slot);
+        }
+        let Some(conn) = conn_at!(self, slot) else {
+            return;
+        };
         let next = match intent {
             Intent::ShutdownWrite => conn.start_shutdown_write(),
             Intent::Close(reason) => conn.start_close(reason),
@@ -170,7 +181,7 @@ impl<S: 'static> Core<S> {
         let Some(conn) = self.conn_mut(slot) else {
             return;
         };
-        if conn.state() == ConnState::Connecting {
+        if conn.state() == ConnState::Connecting && matches!(conn.origin, Origin::Outbound(_)) {
             return self.connect_failed(state, slot, err);
         }
         let reason = match classify(&err) {
@@ -283,6 +294,11 @@ impl<S: 'static> Core<S> {
     /// Connecting → Open: cancel the timeout, run `on_open`, send what was
     /// queued meanwhile.
     pub(crate) fn connected(&mut self, state: &mut S, slot: usize) {
+        #[cfg(feature = "tls")]
+        if self.tls_client_starts(slot) {
+            // Open once the TLS handshake completes.
+            return;
+        }
         self.cancel_deadline_timer(slot);
         let Some(conn) = conn_at!(self, slot) else {
             return;
@@ -295,7 +311,9 @@ impl<S: 'static> Core<S> {
         // The idle and write-stall clocks start now, not at the connect call.
         conn.last_read = self.clock.now();
         conn.last_write = conn.last_read;
-        self.metrics.connected.bump(1);
+        if let Origin::Outbound(_) = conn.origin {
+            self.metrics.connected.bump(1);
+        }
         self.arm_idle_timer(slot);
         self.opened(state, slot);
         if let Some(conn) = conn_at!(self, slot) {
@@ -315,6 +333,10 @@ impl<S: 'static> Core<S> {
 
     /// The connect timeout fired while still connecting.
     pub(crate) fn connect_timed_out(&mut self, state: &mut S, slot: usize) {
+        #[cfg(feature = "tls")]
+        if self.tls_handshaking(slot) {
+            return self.tls_handshake_timed_out(state, slot);
+        }
         self.connect_failed_with(state, slot, ConnectErrorKind::TimedOut, None);
     }
 
@@ -335,6 +357,20 @@ impl<S: 'static> Core<S> {
         slot: usize,
         kind: ConnectErrorKind,
         source: Option<io::Error>,
+    ) {
+        let reason = CloseReason::ConnectFailed(kind);
+        self.connect_failed_as(state, slot, kind, source, reason);
+    }
+
+    /// [`connect_failed_with`](Self::connect_failed_with), closing with
+    /// `reason` (a TLS failure has its own).
+    pub(crate) fn connect_failed_as(
+        &mut self,
+        state: &mut S,
+        slot: usize,
+        kind: ConnectErrorKind,
+        source: Option<io::Error>,
+        reason: CloseReason,
     ) {
         let Some(conn) = conn_at!(self, slot) else {
             return;
@@ -362,7 +398,7 @@ impl<S: 'static> Core<S> {
             source,
         };
         self.dispatch(state, slot, |h, ctx| h.on_connect_error(ctx, &error));
-        self.close_now(state, slot, CloseReason::ConnectFailed(kind));
+        self.close_now(state, slot, reason);
     }
 
     /// Instead of closing, whether the connection in `slot` (ending for
@@ -477,6 +513,16 @@ impl<S: 'static> Core<S> {
             o.host().is_some(),
         );
         conn.enter_connecting();
+        #[cfg(feature = "tls")]
+        if let Err(e) = self.renew_tls(slot) {
+            // (A configuration the first attempt accepted: not expected.)
+            log::warn!("cannot start a TLS session: {e}");
+            let reason = CloseReason::ConnectFailed(ConnectErrorKind::Tls);
+            return self.request_abort(slot, reason);
+        }
+        let Some(conn) = conn_at!(self, slot) else {
+            return;
+        };
         if by_name {
             // The name is resolved again: its addresses may have changed.
             log::debug!("{}: reconnecting by name", conn.id);

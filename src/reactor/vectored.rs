@@ -63,6 +63,11 @@ impl<S: 'static> Core<S> {
         if total == 0 {
             return Ok(());
         }
+        #[cfg(feature = "tls")]
+        if !conn.is_plain() {
+            let parts: Vec<&[u8]> = parts.iter().map(Part::bytes).collect();
+            return self.tls_send(slot, &parts);
+        }
         let before = conn.send.len();
         let mut written = 0;
         if before == 0 && conn.state() != ConnState::Connecting && !conn.flags.has(Flags::CORKED) {

@@ -64,7 +64,8 @@ impl<S: 'static> Core<S> {
             && matches!(conn.state(), ConnState::Open | ConnState::ReadClosed)
             && conn.pending.is_none()
             && len != 0
-            && len <= conn.marks.direct_max();
+            && len <= conn.marks.direct_max()
+            && conn.is_plain();
         if !direct {
             return self.send_checked(slot, data);
         }
@@ -96,6 +97,10 @@ impl<S: 'static> Core<S> {
         }
         if len == 0 {
             return Ok(());
+        }
+        #[cfg(feature = "tls")]
+        if !conn.is_plain() {
+            return self.tls_send(slot, &[data.as_slice()]);
         }
         let before = conn.send.len();
         let mut written = 0;

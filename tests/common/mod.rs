@@ -10,6 +10,8 @@ pub mod counting_alloc;
 pub mod inline;
 pub mod peer;
 pub mod procfs;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod tools;
 pub mod unix;
 

@@ -20,7 +20,8 @@ pub fn skip_or_fail(why: &str) {
 /// An example's binary, next to this test's own directory. Built (or found
 /// up to date) by `cargo build --example`, once per test process: `cargo
 /// test` builds the examples only when every target is selected, and a
-/// stale binary would test old code.
+/// stale binary would test old code. With the features this test was
+/// built with (so that the library is not rebuilt between them).
 pub fn example_binary(name: &str) -> std::path::PathBuf {
     use std::collections::HashMap;
     use std::path::PathBuf;
@@ -37,10 +38,12 @@ pub fn example_binary(name: &str) -> std::path::PathBuf {
         .and_then(|d| d.parent())
         .expect("target profile directory");
     let binary = profile_dir.join("examples").join(name);
-    let status = std::process::Command::new(env!("CARGO"))
-        .args(["build", "--quiet", "--example", name])
-        .status()
-        .expect("run cargo build");
+    let mut build = std::process::Command::new(env!("CARGO"));
+    build.args(["build", "--quiet", "--example", name]);
+    if cfg!(feature = "tls") {
+        build.args(["--features", "tls"]);
+    }
+    let status = build.status().expect("run cargo build");
     assert!(status.success(), "cargo build --example {name} failed");
     map.insert(name.to_string(), binary.clone());
     binary

@@ -1,0 +1,101 @@
+//! TLS test support (cargo feature `tls`): a certificate made at run time
+//! for `localhost`, written as PEM files, and blocking rustls clients.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use netloop::tls::rustls;
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, ServerConfig, StreamOwned};
+
+/// A self-signed certificate for `localhost` and 127.0.0.1, in a
+/// directory of its own: `cert.pem` (also the CA a client trusts) and
+/// `key.pem`.
+pub struct TestCert {
+    pub dir: PathBuf,
+}
+
+impl TestCert {
+    pub fn new() -> TestCert {
+        TestCert::new_in("main")
+    }
+
+    /// Another certificate (another CA), in a directory named by `tag`.
+    pub fn new_in(tag: &str) -> TestCert {
+        let made = rcgen::generate_simple_self_signed(vec![
+            "localhost".to_string(),
+            "127.0.0.1".to_string(),
+        ])
+        .expect("certificate");
+        let dir = std::env::temp_dir().join(format!(
+            "netloop-tls-{}-{tag}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("cert.pem"), made.cert.pem()).unwrap();
+        std::fs::write(dir.join("key.pem"), made.signing_key.serialize_pem()).unwrap();
+        TestCert { dir }
+    }
+
+    pub fn cert(&self) -> PathBuf {
+        self.dir.join("cert.pem")
+    }
+
+    pub fn key(&self) -> PathBuf {
+        self.dir.join("key.pem")
+    }
+
+    pub fn server(&self) -> ServerConfig {
+        netloop::tls::server_config(&self.cert(), &self.key()).unwrap()
+    }
+
+    pub fn client(&self) -> Arc<ClientConfig> {
+        Arc::new(netloop::tls::client_config(&self.cert()).unwrap())
+    }
+
+    /// A blocking TLS client connected to `addr` (handshake done), with a
+    /// read timeout so that a broken server fails the test.
+    pub fn connect(&self, addr: SocketAddr) -> StreamOwned<ClientConnection, TcpStream> {
+        let tcp = TcpStream::connect(addr).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let name = ServerName::try_from("localhost").unwrap();
+        let conn = ClientConnection::new(self.client(), name).unwrap();
+        let mut tls = StreamOwned::new(conn, tcp);
+        while tls.conn.is_handshaking() {
+            tls.conn.complete_io(&mut tls.sock).expect("handshake");
+        }
+        tls
+    }
+}
+
+impl Drop for TestCert {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Reads plaintext until close_notify (`Ok`) or an error (a FIN without
+/// close_notify is `UnexpectedEof`).
+pub fn read_to_close_notify(
+    tls: &mut StreamOwned<ClientConnection, TcpStream>,
+) -> (Vec<u8>, io::Result<()>) {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        match tls.read(&mut buf) {
+            Ok(0) => return (got, Ok(())),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => return (got, Err(e)),
+        }
+    }
+}
+
+/// Sends our close_notify.
+pub fn send_close_notify(tls: &mut StreamOwned<ClientConnection, TcpStream>) {
+    tls.conn.send_close_notify();
+    tls.flush().unwrap();
+}

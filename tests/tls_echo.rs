@@ -1,0 +1,163 @@
+//! TLS on accepted connections: the handler sees plaintext; `on_open`
+//! comes after the handshake with ALPN and SNI known; close() sends
+//! close_notify before the FIN; the peer's close_notify is `on_eof`; a FIN
+//! without it is `Truncated`; and every connection gets one `on_close`.
+#![cfg(feature = "tls")]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::sync::{Arc, Mutex};
+
+use common::tls::*;
+use common::*;
+use netloop::bytes::BytesMut;
+use netloop::{CloseReason, Ctx, Echo, Handler, ListenOptions};
+
+fn tls_opts(cert: &TestCert) -> ListenOptions {
+    ListenOptions::default().tls(Arc::new(cert.server()))
+}
+
+#[test]
+fn echoes_plaintext_and_ends_with_close_notify_both_ways() {
+    let cert = TestCert::new();
+    let server = serve(tls_opts(&cert), || Echo);
+    let mut tls = cert.connect(server.addr);
+    let data = pattern(1 << 20);
+    // In 16 KiB chunks, each read back before the next is sent: 1 MiB in
+    // one go would fill both directions' buffers.
+    let mut got = vec![0u8; data.len()];
+    for (i, chunk) in data.chunks(16 * 1024).enumerate() {
+        tls.write_all(chunk).unwrap();
+        tls.flush().unwrap();
+        let at = i * 16 * 1024;
+        tls.read_exact(&mut got[at..at + chunk.len()]).unwrap();
+    }
+    assert_eq!(got, data, "echoed bytes differ");
+    // Our close_notify is the server's on_eof; its default closes, with
+    // close_notify of its own before the FIN.
+    send_close_notify(&mut tls);
+    let (rest, end) = read_to_close_notify(&mut tls);
+    assert!(rest.is_empty());
+    end.expect("the server's close_notify came before its FIN");
+    server.wait_log("the connection closed", |log| log.closes().len() == 1);
+    let events = server.log.events();
+    assert!(events.iter().any(|(_, ev)| *ev == Ev::Eof), "{events:?}");
+    let closes: Vec<_> = server.log.closes().into_values().flatten().collect();
+    assert_eq!(closes, [CloseReason::PeerClosed]);
+    let metrics = server.finish();
+    assert_eq!(metrics.tls_handshakes, 1);
+    assert_eq!(metrics.tls_failures, 0);
+}
+
+/// Says hello with what TLS negotiated, then closes.
+struct Greeter;
+
+impl Handler for Greeter {
+    fn on_open(&mut self, ctx: &mut Ctx<'_>) {
+        let info = ctx.tls_info().expect("a TLS connection");
+        let alpn = info.alpn.map(|p| String::from_utf8(p).unwrap());
+        let line = format!(
+            "{:?} {:?} {:?}\n",
+            info.version.expect("version known at on_open"),
+            alpn,
+            info.server_name
+        );
+        ctx.send(line.as_bytes()).unwrap();
+        ctx.close();
+    }
+    fn on_read(&mut self, _ctx: &mut Ctx<'_>, input: &mut BytesMut) {
+        input.clear();
+    }
+}
+
+#[test]
+fn on_open_comes_after_the_handshake_with_alpn_and_sni() {
+    let cert = TestCert::new();
+    let mut config = cert.server();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let server = serve(ListenOptions::default().tls(Arc::new(config)), || Greeter);
+    let mut client_config = (*cert.client()).clone();
+    client_config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let tcp = std::net::TcpStream::connect(server.addr).unwrap();
+    tcp.set_read_timeout(Some(PATIENCE)).unwrap();
+    let name = netloop::tls::server_name("localhost").unwrap();
+    let conn = netloop::tls::rustls::ClientConnection::new(Arc::new(client_config), name).unwrap();
+    let mut tls = netloop::tls::rustls::StreamOwned::new(conn, tcp);
+    let (got, end) = read_to_close_notify(&mut tls);
+    end.expect("close_notify before the FIN");
+    assert_eq!(
+        String::from_utf8(got).unwrap(),
+        "TLSv1_3 Some(\"http/1.1\") Some(\"localhost\")\n"
+    );
+    drop(tls);
+    server.wait_log("closed", |log| log.closes().len() == 1);
+    server.finish();
+}
+
+#[test]
+fn a_fin_without_close_notify_is_truncation() {
+    let cert = TestCert::new();
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let sink = received.clone();
+    let server = serve(tls_opts(&cert), move || Collect(sink.clone()));
+    let mut tls = cert.connect(server.addr);
+    tls.write_all(b"partial body").unwrap();
+    tls.flush().unwrap();
+    // Hang up without close_notify.
+    tls.sock.shutdown(std::net::Shutdown::Write).unwrap();
+    server.wait_log("closed", |log| log.closes().len() == 1);
+    let closes: Vec<_> = server.log.closes().into_values().flatten().collect();
+    assert_eq!(closes, [CloseReason::Truncated]);
+    assert!(!server.log.events().iter().any(|(_, ev)| *ev == Ev::Eof));
+    assert_eq!(
+        *received.lock().unwrap(),
+        b"partial body",
+        "delivered first"
+    );
+    server.finish();
+}
+
+/// Keeps what it reads.
+struct Collect(Arc<Mutex<Vec<u8>>>);
+
+impl Handler for Collect {
+    fn on_read(&mut self, _ctx: &mut Ctx<'_>, input: &mut BytesMut) {
+        self.0.lock().unwrap().extend_from_slice(input);
+        input.clear();
+    }
+}
+
+#[test]
+fn close_sends_queued_data_then_close_notify_then_fin() {
+    let cert = TestCert::new();
+    let server = serve(tls_opts(&cert), || Sender(4 << 20));
+    let mut tls = cert.connect(server.addr);
+    let (got, end) = read_to_close_notify(&mut tls);
+    end.expect("close_notify came after the data");
+    assert_eq!(got, pattern(4 << 20));
+    // After close_notify, the TCP stream ends (the FIN).
+    let mut rest = Vec::new();
+    tls.sock.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty());
+    // Our FIN (without close_notify: the server closed first and only
+    // waits for the FIN) completes its lingering close.
+    drop(tls);
+    server.wait_log("closed", |log| log.closes().len() == 1);
+    let closes: Vec<_> = server.log.closes().into_values().flatten().collect();
+    assert!(closes[0].is_graceful(), "{closes:?}");
+    server.finish();
+}
+
+/// Sends this many bytes of the pattern, then closes.
+struct Sender(usize);
+
+impl Handler for Sender {
+    fn on_open(&mut self, ctx: &mut Ctx<'_>) {
+        ctx.send(&pattern(self.0)).unwrap();
+        ctx.close();
+    }
+    fn on_read(&mut self, _ctx: &mut Ctx<'_>, input: &mut BytesMut) {
+        input.clear();
+    }
+}
