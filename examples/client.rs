@@ -1,5 +1,5 @@
 //! A line client built on netloop:
-//! `cargo run --example client -- ADDR [--timeout 2s] [--keepalive 10s]`.
+//! `cargo run --example client -- ADDR [--timeout 2s] [--keepalive 10s] [--tls [--ca FILE] [--name NAME]]`.
 //!
 //! Connects to ADDR, sends what it reads from stdin, prints what comes back.
 //! At the end of stdin it shuts its write side (FIN) and keeps printing
@@ -17,6 +17,15 @@
 //! server that vanished is noticed even while nothing is sent. Durations
 //! take a unit (`500ms`, `2s`, `1.5s`, `1m`; a bare number is seconds).
 //! Logs go through env_logger (`RUST_LOG=debug`).
+//!
+//! `--tls` (built with `--features tls`) speaks TLS, trusting the
+//! certificates in `--ca FILE` and checking the server's certificate
+//! against `--name` (default: ADDR's host, e.g. `localhost:7000`). A
+//! certificate that does not verify ends with the alert:
+//!
+//! ```text
+//! $ cargo run --features tls --example client -- localhost:7000 --tls --ca cert.pem
+//! ```
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -66,9 +75,12 @@ struct Args {
     addr: SocketAddr,
     timeout: Duration,
     keepalive: Option<Duration>,
+    /// `--tls`: the CA file to trust (`--ca`) and the server's name.
+    tls: Option<(Option<String>, String)>,
 }
 
-const USAGE: &str = "usage: client ADDR [--timeout 2s] [--keepalive 10s]";
+const USAGE: &str =
+    "usage: client ADDR [--timeout 2s] [--keepalive 10s] [--tls [--ca FILE] [--name NAME]]";
 
 /// `500ms`, `2s`, `1.5s` or `2` (a bare number is seconds).
 fn parse_duration(text: &str) -> Result<Duration, lexopt::Error> {
@@ -86,7 +98,9 @@ fn parse_args() -> Result<Args, lexopt::Error> {
         addr: SocketAddr::from(([127, 0, 0, 1], 7000)),
         timeout: Duration::from_secs(10),
         keepalive: None,
+        tls: None,
     };
+    let (mut tls, mut ca, mut name) = (false, None, None);
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next()? {
         match arg {
@@ -94,6 +108,9 @@ fn parse_args() -> Result<Args, lexopt::Error> {
             Long("keepalive") => {
                 args.keepalive = Some(parse_duration(&parser.value()?.string()?)?);
             }
+            Long("tls") => tls = true,
+            Long("ca") => ca = Some(parser.value()?.string()?),
+            Long("name") => name = Some(parser.value()?.string()?),
             Value(a) if addr.is_none() => addr = Some(a.string()?),
             Short('h') | Long("help") => {
                 println!("{USAGE}");
@@ -103,6 +120,14 @@ fn parse_args() -> Result<Args, lexopt::Error> {
         }
     }
     let addr = addr.ok_or("missing ADDR")?;
+    if tls {
+        // The host part of HOST:PORT (or of [V6]:PORT) names the server.
+        let host = addr.rsplit_once(':').map_or(addr.as_str(), |(h, _)| h);
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        args.tls = Some((ca, name.unwrap_or_else(|| host.to_string())));
+    } else if ca.is_some() || name.is_some() {
+        return Err("--ca and --name go with --tls".into());
+    }
     args.addr = addr
         .to_socket_addrs()
         .map_err(|e| format!("{addr}: {e}"))?
@@ -111,7 +136,7 @@ fn parse_args() -> Result<Args, lexopt::Error> {
     Ok(args)
 }
 
-fn connect_options(args: &Args) -> ConnectOptions {
+fn connect_options(args: &Args) -> io::Result<ConnectOptions> {
     let mut conn = ConnOptions::default();
     if let Some(idle) = args.keepalive {
         conn = conn.keepalive(Keepalive {
@@ -120,7 +145,44 @@ fn connect_options(args: &Args) -> ConnectOptions {
             probes: 3,
         });
     }
-    ConnectOptions::default().timeout(args.timeout).conn(conn)
+    with_tls(
+        ConnectOptions::default().timeout(args.timeout).conn(conn),
+        args.tls.as_ref(),
+    )
+}
+
+/// `--tls`: trust `--ca` (required: there is no system store here) and
+/// check the server's name.
+#[cfg(feature = "tls")]
+fn with_tls(
+    opts: ConnectOptions,
+    tls: Option<&(Option<String>, String)>,
+) -> io::Result<ConnectOptions> {
+    let Some((ca, name)) = tls else {
+        return Ok(opts);
+    };
+    let Some(ca) = ca else {
+        let why = "--tls needs --ca FILE (the certificates to trust)";
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, why));
+    };
+    let config = netloop::tls::client_config(ca.as_ref())?;
+    let name = netloop::tls::server_name(name)?;
+    Ok(opts.tls(std::sync::Arc::new(config), name))
+}
+
+/// `--tls` needs the `tls` feature.
+#[cfg(not(feature = "tls"))]
+fn with_tls(
+    opts: ConnectOptions,
+    tls: Option<&(Option<String>, String)>,
+) -> io::Result<ConnectOptions> {
+    match tls {
+        None => Ok(opts),
+        Some(_) => Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "--tls: built without TLS; run with `--features tls`",
+        )),
+    }
 }
 
 /// Sends stdin to the connection from another thread, then shuts our write
@@ -162,9 +224,13 @@ fn main() -> ExitCode {
     match run(&args) {
         Ok(Outcome {
             connect_error: Some(kind),
-            ..
+            reason,
         }) => {
-            eprintln!("connect failed: {kind}");
+            match reason {
+                // A TLS failure's reason says which alert.
+                Some(reason @ CloseReason::Tls(_)) => eprintln!("connect failed: {kind}: {reason}"),
+                _ => eprintln!("connect failed: {kind}"),
+            }
             ExitCode::FAILURE
         }
         Ok(Outcome {
@@ -185,7 +251,7 @@ fn main() -> ExitCode {
 
 fn run(args: &Args) -> io::Result<Outcome> {
     let mut reactor = Reactor::with_state(Outcome::default())?;
-    let id = reactor.connect(args.addr, connect_options(args), Client)?;
+    let id = reactor.connect(args.addr, connect_options(args)?, Client)?;
     pump_stdin(reactor.handle(), id);
     reactor.run()?;
     Ok(std::mem::take(reactor.shared()))

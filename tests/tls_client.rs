@@ -151,3 +151,32 @@ fn a_certificate_that_does_not_verify_fails_the_connect() {
     );
     server.finish();
 }
+
+#[test]
+fn an_adopted_stream_can_be_a_tls_client() {
+    let cert = TestCert::new();
+    let server = serve(
+        ListenOptions::default().tls(Arc::new(cert.server())),
+        || Echo,
+    );
+    let tcp = std::net::TcpStream::connect(server.addr).unwrap();
+    let conn_opts = connect_opts(&cert).conn;
+    let reply = Arc::new(Mutex::new(Vec::new()));
+    let handler = Ask {
+        reply: reply.clone(),
+    };
+    let log = server.log.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    server
+        .handle
+        .post(move |rc| {
+            let id = rc.adopt_stream(tcp, conn_opts, Recorder::new(handler, log));
+            tx.send(id.map_err(|e| e.to_string())).unwrap();
+        })
+        .unwrap();
+    let id = rx.recv_timeout(PATIENCE).unwrap().unwrap();
+    server.wait_log("both ends closed", |log| log.closes().len() == 2);
+    assert_eq!(*reply.lock().unwrap(), b"ping");
+    assert_eq!(server.log.of(id).first(), Some(&Ev::Open));
+    server.finish();
+}

@@ -161,3 +161,28 @@ impl Handler for Sender {
         input.clear();
     }
 }
+
+#[test]
+fn a_second_connection_resumes_the_session() {
+    let cert = TestCert::new();
+    let server = serve(tls_opts(&cert), || Echo);
+    let config = cert.client();
+    let mut kinds = Vec::new();
+    for _ in 0..2 {
+        let mut tls = cert.connect_with(server.addr, config.clone());
+        // A round trip: the client reads the server's session tickets.
+        tls.write_all(b"x").unwrap();
+        tls.flush().unwrap();
+        tls.read_exact(&mut [0u8; 1]).unwrap();
+        kinds.push(tls.conn.handshake_kind());
+        send_close_notify(&mut tls);
+        let _ = read_to_close_notify(&mut tls);
+    }
+    use netloop::tls::rustls::HandshakeKind;
+    assert_eq!(
+        kinds,
+        [Some(HandshakeKind::Full), Some(HandshakeKind::Resumed)]
+    );
+    server.wait_log("both closed", |log| log.closes().len() == 2);
+    server.finish();
+}

@@ -173,7 +173,11 @@ fn openssl_s_client_sees_close_notify_before_the_fin() {
 }
 
 /// Starts an example with `--tls` on a free port; returns it and its address.
-fn example_with_tls(name: &str, cert: &TestCert) -> (std::process::Child, SocketAddr) {
+fn example_with_tls(
+    name: &str,
+    cert: &TestCert,
+    env: &[(&str, &std::path::Path)],
+) -> (std::process::Child, SocketAddr) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -183,6 +187,7 @@ fn example_with_tls(name: &str, cert: &TestCert) -> (std::process::Child, Socket
     let child = Command::new(tools::example_binary(name))
         .args(["--addr", &addr.to_string(), "--tls"])
         .args([cert.cert(), cert.key()])
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -207,7 +212,8 @@ fn stop(mut child: std::process::Child) {
 #[test]
 fn the_echo_example_echoes_over_tls() {
     let cert = TestCert::new();
-    let (child, addr) = example_with_tls("echo", &cert);
+    let keylog = cert.dir.join("keys.log");
+    let (child, addr) = example_with_tls("echo", &cert, &[("SSLKEYLOGFILE", &keylog)]);
     let mut tls = cert.connect(addr);
     tls.write_all(b"over tls\n").unwrap();
     tls.flush().unwrap();
@@ -219,13 +225,40 @@ fn the_echo_example_echoes_over_tls() {
     assert!(rest.is_empty());
     end.expect("close_notify answers ours");
     drop(tls);
+    // The session's secrets, for a packet capture's dissector.
+    let keys = std::fs::read_to_string(&keylog).expect("SSLKEYLOGFILE written");
+    assert!(keys.contains("SERVER_TRAFFIC_SECRET_0 "), "{keys}");
+    // The client example, against it.
+    let out = Command::new(tools::example_binary("client"))
+        .arg(format!("localhost:{}", addr.port()))
+        .args(["--tls", "--ca"])
+        .arg(cert.cert())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            c.stdin
+                .take()
+                .unwrap()
+                .write_all(b"from the client example\n")?;
+            c.wait_with_output()
+        })
+        .expect("run the client example");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "from the client example\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success());
     stop(child);
 }
 
 #[test]
 fn the_http_example_serves_https() {
     let cert = TestCert::new();
-    let (child, addr) = example_with_tls("http", &cert);
+    let (child, addr) = example_with_tls("http", &cert, &[]);
     let mut tls = cert.connect(addr);
     tls.write_all(b"GET /plaintext HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         .unwrap();

@@ -82,8 +82,9 @@ impl TlsSetup {
         }
     }
 
-    /// A fresh session for one connection (or one connect attempt).
-    pub(crate) fn session(&self) -> io::Result<TlsSession> {
+    /// A fresh session for one connection (or one connect attempt);
+    /// `connected`: its socket is connected already (accepted, adopted).
+    pub(crate) fn session(&self, connected: bool) -> io::Result<TlsSession> {
         let conn: Connection = match &self.role {
             Role::Server(config) => ServerConnection::new(config.clone())
                 .map_err(io::Error::other)?
@@ -92,7 +93,7 @@ impl TlsSetup {
                 .map_err(io::Error::other)?
                 .into(),
         };
-        Ok(TlsSession::new(conn, matches!(self.role, Role::Server(_))))
+        Ok(TlsSession::new(conn, connected))
     }
 }
 
@@ -125,8 +126,8 @@ pub(crate) struct Pumped {
 /// The TLS state of one connection.
 pub(crate) struct TlsSession {
     conn: Connection,
-    /// The socket is connected (accepted ones from the start; outbound
-    /// ones once the TCP connect completes): ciphertext may go out.
+    /// The socket is connected (accepted and adopted ones from the start;
+    /// outbound ones once the TCP connect completes): ciphertext may go out.
     wire_up: bool,
     /// The handshake completed and the loop was told.
     established: bool,
@@ -139,13 +140,13 @@ pub(crate) struct TlsSession {
 }
 
 impl TlsSession {
-    fn new(mut conn: Connection, server: bool) -> TlsSession {
+    fn new(mut conn: Connection, connected: bool) -> TlsSession {
         // The cap is ours (applied before a send reaches rustls), and rustls
         // is drained at every call.
         conn.set_buffer_limit(None);
         TlsSession {
             conn,
-            wire_up: server,
+            wire_up: connected,
             established: false,
             close_notify_sent: false,
             close_notify_seen: false,

@@ -196,7 +196,13 @@ impl<S: 'static> Core<S> {
         // A TLS connection is connecting until its handshake completes.
         #[cfg(feature = "tls")]
         let (tls, state) = match &opts.tls {
-            Some(setup) => (Some(Box::new(setup.session()?)), ConnState::Connecting),
+            Some(setup) => {
+                let connected = state != ConnState::Connecting;
+                (
+                    Some(Box::new(setup.session(connected)?)),
+                    ConnState::Connecting,
+                )
+            }
             None => (None, state),
         };
         let interest = if state == ConnState::Connecting {
@@ -405,7 +411,9 @@ impl<S: 'static> Core<S> {
             .conn(slot)
             .is_some_and(|c| c.state() == ConnState::Connecting)
         {
-            return self.arm_handshake_deadline(slot);
+            self.arm_handshake_deadline(slot);
+            // A client's hello goes first (an adopted stream may be one).
+            return self.tls_pump(slot);
         }
         self.opened(state, slot);
     }

@@ -384,7 +384,7 @@ impl<S: 'static> Core<S> {
             return Ok(());
         };
         if let Some(setup) = &conn.opts.tls {
-            conn.tls = Some(Box::new(setup.session()?));
+            conn.tls = Some(Box::new(setup.session(false)?));
         }
         Ok(())
     }

@@ -60,10 +60,20 @@ impl TestCert {
     /// A blocking TLS client connected to `addr` (handshake done), with a
     /// read timeout so that a broken server fails the test.
     pub fn connect(&self, addr: SocketAddr) -> StreamOwned<ClientConnection, TcpStream> {
+        self.connect_with(addr, self.client())
+    }
+
+    /// [`connect`](Self::connect) with a client configuration of the
+    /// caller's (kept across connections, it resumes sessions).
+    pub fn connect_with(
+        &self,
+        addr: SocketAddr,
+        config: Arc<ClientConfig>,
+    ) -> StreamOwned<ClientConnection, TcpStream> {
         let tcp = TcpStream::connect(addr).unwrap();
         tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         let name = ServerName::try_from("localhost").unwrap();
-        let conn = ClientConnection::new(self.client(), name).unwrap();
+        let conn = ClientConnection::new(config, name).unwrap();
         let mut tls = StreamOwned::new(conn, tcp);
         while tls.conn.is_handshaking() {
             tls.conn.complete_io(&mut tls.sock).expect("handshake");
