@@ -72,7 +72,7 @@ impl<S: 'static> std::fmt::Debug for Reactors<S> {
 /// A counter of the snapshot: its name (without `_total`), help and reader.
 type Field = (&'static str, &'static str, fn(&MetricsSnapshot) -> u64);
 
-const COUNTERS: [Field; 9] = [
+const COUNTERS: [Field; 11] = [
     ("netloop_accepted", "Connections accepted.", |m| m.accepted),
     (
         "netloop_connected",
@@ -102,6 +102,14 @@ const COUNTERS: [Field; 9] = [
         m.panics
     }),
     ("netloop_turns", "Loop turns.", |m| m.turns),
+    ("netloop_tls_handshakes", "TLS handshakes completed.", |m| {
+        m.tls_handshakes
+    }),
+    (
+        "netloop_tls_failures",
+        "TLS connections that failed (timeouts, cut handshakes, alerts).",
+        |m| m.tls_failures,
+    ),
 ];
 
 impl<S: 'static> Collector for Reactors<S> {
