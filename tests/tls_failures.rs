@@ -158,3 +158,38 @@ fn a_peer_that_never_reads_holds_at_most_the_cap_in_ciphertext() {
     assert!(sent < 64 << 20, "{sent} bytes went out");
     server.finish();
 }
+
+#[test]
+fn random_bytes_to_the_tls_port_close_with_a_tls_reason_and_nothing_else() {
+    let cert = TestCert::new();
+    let server = serve(tls_opts(&cert, ConnOptions::default()), || Echo);
+    // A fixed xorshift sequence: junk, and junk behind a valid record header.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let rounds = 40;
+    for i in 0..rounds {
+        let len = 1 + (next() % 3000) as usize;
+        let mut junk: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+        if i % 2 == 0 {
+            junk[..5.min(len)].copy_from_slice(&[22, 3, 1, 2, 0][..5.min(len)]);
+        }
+        let mut c = server.client();
+        let _ = c.write_all(&junk);
+        let _ = c.shutdown(std::net::Shutdown::Write);
+        let _ = read_to_end(&mut c);
+    }
+    server.wait_log("every connection closed", |log| {
+        log.closes().len() == rounds
+    });
+    for reason in server.log.closes().into_values().flatten() {
+        assert!(matches!(reason, CloseReason::Tls(_)), "{reason}");
+    }
+    let metrics = server.finish();
+    assert_eq!(metrics.tls_failures, rounds as u64);
+    assert_eq!(metrics.tls_handshakes, 0);
+}
