@@ -22,7 +22,9 @@
 # Server CPU is utime + stime of the server process from /proc/PID/stat over
 # the measured window (for bulk tls_bulk reads it itself at the window's
 # edges); the client's share of its core is printed too (near 1.00: the
-# client, not the server, set the rate). Every server gets the same certificate, made here: ECDSA P-256
+# client, not the server, set the rate). With perf, the server's syscalls
+# (raw_syscalls:sys_enter) per request, per handshake and per MiB (for bulk
+# over the whole client run, handshake and warm-up included). Every server gets the same certificate, made here: ECDSA P-256
 # (prime256v1), self-signed, CN and SAN localhost and 127.0.0.1. Before the
 # rounds, `openssl s_client` (OpenSSL's defaults, as wrk and s_time use)
 # prints what each server negotiates: protocol, cipher suite, key exchange
@@ -92,6 +94,10 @@ fi
 PEERS_BIN=$(dirname "$(build_standalone benches/peers/tls tls_bulk)")
 BULK_BIN=$PEERS_BIN/tls_bulk
 
+HAVE_PERF=0
+if perf stat -e raw_syscalls:sys_enter -x, -o /dev/null -- true 2>/dev/null; then
+    HAVE_PERF=1
+fi
 TMP=$(mktemp -d)
 OUT=$(results_file https)
 SERVER_PID=
@@ -251,7 +257,7 @@ for c in "${check_list[@]}"; do
     fi
 done
 
-printf 'scenario\tcontender\tround\trate\tcpu_us_per_unit\tp50_us\tp99_us\tserver_cpu_util\terrors\tnegotiated\tclient_cpu_util\tload1\n' >"$OUT"
+printf 'scenario\tcontender\tround\trate\tcpu_us_per_unit\tp50_us\tp99_us\tserver_cpu_util\terrors\tnegotiated\tclient_cpu_util\tsyscalls_per_unit\tload1\n' >"$OUT"
 
 # wrk's latency with unit, in microseconds ("nan" when wrk has none).
 to_us() {
@@ -262,6 +268,28 @@ to_us() {
 }
 now_ns() {
     date +%s%N
+}
+# perf_start / perf_stop: the server's syscalls in between (perf_stop sets
+# SYSCALLS to the count, "nan" without perf; not in a subshell, which could
+# not wait for perf).
+PERF_PID=
+perf_start() {
+    [ $HAVE_PERF = 1 ] || return 0
+    perf stat -e raw_syscalls:sys_enter -x, -o "$TMP/perf" -p "$SERVER_PID" &
+    PERF_PID=$!
+}
+perf_stop() {
+    SYSCALLS=nan
+    if [ $HAVE_PERF = 1 ] && [ -n "$PERF_PID" ]; then
+        kill -INT "$PERF_PID" 2>/dev/null || true
+        wait "$PERF_PID" 2>/dev/null || true
+        PERF_PID=
+        SYSCALLS=$(awk -F, '/raw_syscalls/ { n = $1 } END { print (n ~ /^[0-9]+$/ ? n : "nan") }' "$TMP/perf")
+    fi
+}
+# per N UNITS [FORMAT]: N / UNITS ("nan" when either is missing).
+per() {
+    awk -v n="$1" -v u="$2" -v f="${3:-%.2f}" 'BEGIN { if (n == "nan" || n == "" || u + 0 <= 0) print "nan"; else printf f "\n", n / u }'
 }
 # with_cpu CMD...: runs CMD (in a command substitution), then prints
 # "client_cpu_s=S", the CPU time (user + system) CMD used, from `times`
@@ -281,14 +309,16 @@ client_util() {
 # run_plaintext / run_handshake / run_bulk CONTENDER ROUND: one measurement,
 # one row of $OUT.
 run_plaintext() {
-    local url=https://$ADDR/plaintext out before after t0 t1 requests rps p50 p99 errors cpu_us util cutil
+    local url=https://$ADDR/plaintext out before after t0 t1 requests rps p50 p99 errors cpu_us util cutil sys_per
     start_or_fail plaintext "$1" "$2" || return 0
     taskset -c "$CLIENT_CPU" wrk -t1 -c100 -d1s "$url" >/dev/null || true
+    perf_start
     before=$(cpu_ns_of "$SERVER_PID")
     t0=$(now_ns)
     out=$(with_cpu taskset -c "$CLIENT_CPU" wrk -t1 -c100 -d"${SECS}s" --latency "$url")
     t1=$(now_ns)
     after=$(cpu_ns_of "$SERVER_PID")
+    perf_stop
     stop
     requests=$(echo "$out" | awk '/requests in/ { print $1 }')
     rps=$(echo "$out" | awk '/Requests\/sec/ { printf "%.0f", $2 }')
@@ -298,8 +328,9 @@ run_plaintext() {
     cpu_us=$(awk -v t=$((after - before)) -v n="${requests:-0}" 'BEGIN { if (n > 0) printf "%.3f", t / 1e3 / n; else print "nan" }')
     util=$(awk -v t=$((after - before)) -v w=$((t1 - t0)) 'BEGIN { printf "%.2f", t / w }')
     cutil=$(client_util "$out" "$t0" "$t1")
-    row plaintext "$1" "$2" "${rps:-0}" "$cpu_us" "$p50" "$p99" "$util" "$errors" - "$cutil"
-    echo "# round $2 plaintext $1: $rps req/s, $cpu_us us CPU/req, p50 $p50 us, p99 $p99 us, server CPU $util, client CPU $cutil, errors $errors" >&2
+    sys_per=$(per "$SYSCALLS" "${requests:-0}" %.3f)
+    row plaintext "$1" "$2" "${rps:-0}" "$cpu_us" "$p50" "$p99" "$util" "$errors" - "$cutil" "$sys_per"
+    echo "# round $2 plaintext $1: $rps req/s, $cpu_us us CPU/req, p50 $p50 us, p99 $p99 us, server CPU $util, client CPU $cutil, $sys_per syscalls/req, errors $errors" >&2
 }
 
 # s_times: HANDSHAKE_CLIENTS copies of `openssl s_time -new` at once, all
@@ -316,13 +347,15 @@ s_times() {
 }
 
 run_handshake() {
-    local out before after t0 t1 n rate cpu_us util cutil
+    local out before after t0 t1 n rate cpu_us util cutil sys_per
     start_or_fail handshake "$1" "$2" || return 0
+    perf_start
     before=$(cpu_ns_of "$SERVER_PID")
     t0=$(now_ns)
     out=$(with_cpu s_times)
     t1=$(now_ns)
     after=$(cpu_ns_of "$SERVER_PID")
+    perf_stop
     stop
     # "N connections in S real seconds, ..."
     n=$(echo "$out" | awk '/connections in .* real seconds/ { n += $1 } END { print n + 0 }')
@@ -330,30 +363,36 @@ run_handshake() {
     cpu_us=$(awk -v t=$((after - before)) -v n="$n" 'BEGIN { if (n > 0) printf "%.1f", t / 1e3 / n; else print "nan" }')
     util=$(awk -v t=$((after - before)) -v w=$((t1 - t0)) 'BEGIN { printf "%.2f", t / w }')
     cutil=$(client_util "$out" "$t0" "$t1")
-    row handshake "$1" "$2" "$rate" "$cpu_us" nan nan "$util" $((n > 0 ? 0 : 1)) - "$cutil"
-    echo "# round $2 handshake $1: $n handshakes, $rate/s, $cpu_us us CPU/handshake, server CPU $util, client CPU $cutil" >&2
+    sys_per=$(per "$SYSCALLS" "$n" %.2f)
+    row handshake "$1" "$2" "$rate" "$cpu_us" nan nan "$util" $((n > 0 ? 0 : 1)) - "$cutil" "$sys_per"
+    echo "# round $2 handshake $1: $n handshakes, $rate/s, $cpu_us us CPU/handshake, server CPU $util, client CPU $cutil, $sys_per syscalls/handshake" >&2
 }
 
 run_bulk() {
-    local line mib cpu_us util neg
+    local line mib cpu_us util neg sys_per
     start_or_fail bulk "$1" "$2" "$(bulk_server "$1")" || return 0
+    # Syscalls over the whole client run (handshake and warm-up too), per
+    # MiB echoed over the same (total_mib).
+    perf_start
     line=$(taskset -c "$CLIENT_CPU" "$BULK_BIN" --addr "$ADDR" --ca "$CERT" --chunk 65536 --warmup 1 \
         --secs "$SECS" --server-pid "$SERVER_PID" 2>&1 || true)
+    perf_stop
     stop
+    sys_per=$(per "$SYSCALLS" "$(field total_mib "$line")" %.1f)
     mib=$(field mib_per_sec "$line")
     cpu_us=$(awk -v x="$(field server_cpu_ms_per_mib "$line")" 'BEGIN { if (x == "") print "nan"; else printf "%.1f", x * 1e3 }')
     util=$(field server_cpu_util "$line")
     neg="$(field version "$line")/$(field suite "$line")/$(field kx "$line")"
     row bulk "$1" "$2" "${mib:-0}" "$cpu_us" nan nan "${util:-nan}" $([ -n "$mib" ] && echo 0 || echo 1) "$neg" \
-        "$(field client_cpu_util "$line")"
-    echo "# round $2 bulk $1: $line" >&2
+        "$(field client_cpu_util "$line")" "$sys_per"
+    echo "# round $2 bulk $1: $line syscalls_per_mib=$sys_per" >&2
 }
 
 # start_or_fail SCENARIO CONTENDER ROUND [SERVER]: start, or a failed row.
 start_or_fail() {
     start "${4:-$2}" && return 0
     echo "# round $3 $1 $2: the server did not start: $(head -c 300 "$TMP/server.err" | tr '\n' ' ')" >&2
-    row "$1" "$2" "$3" 0 nan nan nan nan 1 - nan
+    row "$1" "$2" "$3" 0 nan nan nan nan 1 - nan nan
     return 1
 }
 
@@ -413,34 +452,38 @@ for scenario in "${SCENARIOS[@]}"; do
     plaintext)
         list=("${HTTPS_CONTENDERS[@]}")
         echo "## HTTPS keep-alive, wrk -t1 -c100 GET /plaintext"
-        printf '%-13s %10s %12s %9s %9s %8s %8s %7s\n' server "req/s" "CPU us/req" "p50 us" "p99 us" "CPU use" "wrk CPU" errors
+        printf '%-13s %10s %12s %9s %9s %8s %8s %13s %7s\n' server "req/s" "CPU us/req" "p50 us" "p99 us" "CPU use" "wrk CPU" \
+            "syscalls/req" errors
         for c in "${list[@]}"; do
-            printf '%-13s %10s %12s %9s %9s %8s %8s %7s\n' "$c" "$(fmt "$(col plaintext "$c" 4)" %.0f)" \
+            printf '%-13s %10s %12s %9s %9s %8s %8s %13s %7s\n' "$c" "$(fmt "$(col plaintext "$c" 4)" %.0f)" \
                 "$(fmt "$(col plaintext "$c" 5)" %.2f)" "$(fmt "$(col plaintext "$c" 6)" %.0f)" \
                 "$(fmt "$(col plaintext "$c" 7)" %.0f)" "$(fmt "$(col plaintext "$c" 8)" %.2f)" \
-                "$(fmt "$(col plaintext "$c" 11)" %.2f)" "$(errors_of plaintext "$c")"
+                "$(fmt "$(col plaintext "$c" 11)" %.2f)" "$(fmt "$(col plaintext "$c" 12)" %.3f)" "$(errors_of plaintext "$c")"
         done
         ;;
     handshake)
         list=("${HTTPS_CONTENDERS[@]}")
         echo "## full TLS handshakes, openssl s_time -new"
-        printf '%-13s %13s %17s %8s %11s %7s\n' server "handshakes/s" "CPU us/handshake" "CPU use" "s_time CPU" errors
+        printf '%-13s %13s %17s %8s %11s %19s %7s\n' server "handshakes/s" "CPU us/handshake" "CPU use" "s_time CPU" \
+            "syscalls/handshake" errors
         for c in "${list[@]}"; do
-            printf '%-13s %13s %17s %8s %11s %7s\n' "$c" "$(fmt "$(col handshake "$c" 4)" %.0f)" \
+            printf '%-13s %13s %17s %8s %11s %19s %7s\n' "$c" "$(fmt "$(col handshake "$c" 4)" %.0f)" \
                 "$(fmt "$(col handshake "$c" 5)" %.1f)" "$(fmt "$(col handshake "$c" 8)" %.2f)" \
-                "$(fmt "$(col handshake "$c" 11)" %.2f)" "$(errors_of handshake "$c")"
+                "$(fmt "$(col handshake "$c" 11)" %.2f)" "$(fmt "$(col handshake "$c" 12)" %.2f)" "$(errors_of handshake "$c")"
         done
         ;;
     bulk)
         list=("${BULK_CONTENDERS[@]}")
         echo "## bulk echo over one TLS connection, 64 KiB chunks (tls_bulk)"
-        printf '%-13s %10s %13s %8s %11s %7s  %s\n' server "MiB/s" "CPU ms/MiB" "CPU use" "client CPU" errors negotiated
+        printf '%-13s %10s %13s %8s %11s %13s %7s  %s\n' server "MiB/s" "CPU ms/MiB" "CPU use" "client CPU" "syscalls/MiB" \
+            errors negotiated
         for c in "${list[@]}"; do
             neg=$(awk -F'\t' -v c="$c" 'NR > 1 && $1 == "bulk" && $2 == c { print $10 }' "$OUT" | sort -u | tr '\n' ' ')
             cpu=$(col bulk "$c" 5)
-            printf '%-13s %10s %13s %8s %11s %7s  %s\n' "$c" "$(fmt "$(col bulk "$c" 4)" %.1f)" \
+            printf '%-13s %10s %13s %8s %11s %13s %7s  %s\n' "$c" "$(fmt "$(col bulk "$c" 4)" %.1f)" \
                 "$(fmt "$(awk -v x="$cpu" 'BEGIN { if (x == "nan") print "nan"; else print x / 1e3 }')" %.3f)" \
-                "$(fmt "$(col bulk "$c" 8)" %.2f)" "$(fmt "$(col bulk "$c" 11)" %.2f)" "$(errors_of bulk "$c")" "$neg"
+                "$(fmt "$(col bulk "$c" 8)" %.2f)" "$(fmt "$(col bulk "$c" 11)" %.2f)" "$(fmt "$(col bulk "$c" 12)" %.1f)" \
+                "$(errors_of bulk "$c")" "$neg"
         done
         ;;
     esac
@@ -449,6 +492,7 @@ for scenario in "${SCENARIOS[@]}"; do
         echo "# $first / other: median of the per-round ratios [per round] (rate: higher is better; CPU per unit and p99: lower)"
         for other in "${list[@]:1}"; do
             line="$first / $other: rate $(paired "$scenario" "$first" "$other" 4) [$(per_round "$scenario" "$first" "$other" 4)], CPU per unit $(paired "$scenario" "$first" "$other" 5) [$(per_round "$scenario" "$first" "$other" 5)]"
+            line+=", syscalls per unit $(paired "$scenario" "$first" "$other" 12) [$(per_round "$scenario" "$first" "$other" 12)]"
             if [ "$scenario" = plaintext ]; then
                 line+=", p99 $(paired "$scenario" "$first" "$other" 7) [$(per_round "$scenario" "$first" "$other" 7)]"
             fi

@@ -2,19 +2,21 @@
 //! bytes at a time, as fast as the connection takes them, while the reader
 //! reads the echo back; after `--warmup` seconds it counts what comes back
 //! for `--secs` seconds. tokio-rustls (rustls 0.23, ring provider, its
-//! default suites) on tokio's `current_thread` runtime: one thread.
+//! default suites, X25519) on tokio's `current_thread` runtime: one thread.
 //!
 //!     tls_bulk --addr 127.0.0.1:18590 --ca CERT.pem [--secs 5] [--chunk 65536]
 //!              [--warmup 1] [--server-pid PID] [--sni NAME]
 //!
 //! Prints one line of `key=value` pairs: `mib_per_sec` (MiB echoed back per
-//! second in the window), `mib`, `secs`, and with `--server-pid` the
-//! server's CPU time over the window per MiB echoed (`server_cpu_ms_per_mib`,
-//! from `/proc/PID/stat`) and its share of a core (`server_cpu_util`); the
+//! second in the window), `mib`, `secs`, `total_mib` (echoed from the
+//! handshake on, warm-up included), and with `--server-pid` the server's
+//! CPU time over the window per MiB echoed (`server_cpu_ms_per_mib`, from
+//! `/proc/PID/stat`) and its share of a core (`server_cpu_util`); the
 //! client's own share of a core (`client_cpu_util`: near 1, the client
-//! limits the rate); then what was negotiated (`version`, `suite`, `kx`). The server name checked
-//! against the certificate is the address's IP unless `--sni` names one.
-//! Every byte read back is checked against what was sent.
+//! limits the rate); then what was negotiated (`version`, `suite`, `kx`).
+//! The server name checked against the certificate is the address's IP
+//! unless `--sni` names one. Every byte read back is checked against what
+//! was sent.
 
 use std::io;
 use std::net::SocketAddr;
@@ -151,10 +153,11 @@ fn main() {
     let secs = last.at.duration_since(first.at).as_secs_f64();
     let mib = (last.bytes - first.bytes) as f64 / (1 << 20) as f64;
     let mut line = format!(
-        "mib_per_sec={:.1} mib={:.1} secs={:.3} chunk={chunk}",
+        "mib_per_sec={:.1} mib={:.1} secs={:.3} total_mib={:.1} chunk={chunk}",
         mib / secs,
         mib,
-        secs
+        secs,
+        last.bytes as f64 / (1 << 20) as f64
     );
     if let (Some(a), Some(b)) = (first.server_cpu_ns, last.server_cpu_ns) {
         let cpu_ns = b.saturating_sub(a) as f64;
