@@ -24,7 +24,9 @@
 # edges); the client's share of its core is printed too (near 1.00: the
 # client, not the server, set the rate). With perf, the server's syscalls
 # (raw_syscalls:sys_enter) per request, per handshake and per MiB (for bulk
-# over the whole client run, handshake and warm-up included). Every server gets the same certificate, made here: ECDSA P-256
+# over the whole client run, handshake and warm-up included).
+#
+# Every server gets the same certificate, made here: ECDSA P-256
 # (prime256v1), self-signed, CN and SAN localhost and 127.0.0.1. Before the
 # rounds, `openssl s_client` (OpenSSL's defaults, as wrk and s_time use)
 # prints what each server negotiates: protocol, cipher suite, key exchange
@@ -192,26 +194,25 @@ negotiated() {
         END { printf "%s %s %s hrr=%d tickets=%d\n", p ? p : "none", c ? c : "none", g ? g : "none", (sh > 1), t }'
 }
 
-# Drops netloop from a list when its example does not serve TLS.
-NETLOOP_HTTP=1
-NETLOOP_ECHO=1
+# check_netloop CONTENDER EXAMPLE: whether netloop's example serves TLS
+# (else says why, on stderr and in SKIPPED for the report).
+SKIPPED=
 check_netloop() {
     local name=$1 bin=$2
+    local why= n
     if [ ! -x "$BIN/$bin" ]; then
-        echo "# netloop skipped: no $BIN/$bin (cargo build --release --features tls --examples)" >&2
-        return 1
+        why="no $BIN/$bin (cargo build --release --features tls --examples)"
+    elif ! start "$name"; then
+        why="'$BIN/$bin --addr $ADDR --tls CERT KEY' does not listen: $(head -c 300 "$TMP/server.err" | tr '\n' ' ')"
+    else
+        n=$(negotiated)
+        stop
+        [[ $n == TLS* ]] || why="$bin --tls listens but no TLS handshake completes ($n)"
     fi
-    if ! start "$name"; then
-        echo "# netloop skipped: '$BIN/$bin --addr $ADDR --tls CERT KEY' does not listen: $(head -c 300 "$TMP/server.err" | tr '\n' ' ')" >&2
-        return 1
-    fi
-    local n
-    n=$(negotiated)
-    stop
-    if [[ $n != TLS* ]]; then
-        echo "# netloop skipped: $bin --tls listens but no TLS handshake completes ($n)" >&2
-        return 1
-    fi
+    [ -z "$why" ] && return 0
+    echo "# netloop skipped: $why" >&2
+    SKIPPED+="# netloop skipped: $why"$'\n'
+    return 1
 }
 want_https=0
 want_bulk=0
@@ -237,6 +238,7 @@ fi
 
 echo "# $(date -u +%FT%TZ) rounds=$ROUNDS seconds=$SECS server on core $SERVER_CPU, client on core $CLIENT_CPU; load average at start: $(load_average)"
 echo "# scenarios: ${SCENARIOS[*]}; HTTPS contenders: ${HTTPS_CONTENDERS[*]}; bulk contenders: ${BULK_CONTENDERS[*]}; port $PORT; results: $OUT"
+printf '%s' "$SKIPPED"
 echo "# certificate: ECDSA P-256 (prime256v1), self-signed; $(openssl version); s_time clients at once: $HANDSHAKE_CLIENTS"
 echo "# negotiated with openssl s_client (OpenSSL defaults, as wrk and s_time):"
 check_list=()
