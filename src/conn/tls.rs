@@ -23,6 +23,14 @@
 //!   close_notify is the end of its stream (`on_eof`); a FIN without it
 //!   is truncation ([`CloseReason::Truncated`](crate::CloseReason::Truncated));
 //!   `abort()` sends RST and no close_notify.
+//!
+//! This uses rustls's buffered `Connection`, not its unbuffered API: the
+//! session is drained at every call, so its buffers are transit only (no
+//! ciphertext waits in rustls between calls, and no plaintext once the
+//! handshake is done). What that costs per byte: ciphertext is copied
+//! once into rustls (in 4 KiB pieces) and plaintext once out of it; an
+//! outgoing record is one allocation in rustls, and is copied into the
+//! send queue only when the kernel is full.
 
 use std::io::{self, BufRead, IoSlice, Write};
 use std::os::fd::RawFd;
