@@ -115,7 +115,6 @@ pub mod guarantees;
 mod metrics;
 mod reactor;
 mod server;
-mod server_start;
 mod sys;
 mod timer;
 #[cfg(feature = "tls")]

@@ -306,7 +306,7 @@ impl<S: 'static> ServerBuilder<S> {
         }
         let server = ServerHandle::new(addr, started);
         if let Some(hook) = self.on_start {
-            crate::server_start::run_on_each(&server, hook);
+            server.run_start_hook(hook);
         }
         Ok(server)
     }
@@ -532,6 +532,23 @@ impl<S> fmt::Debug for ServerHandle<S> {
 }
 
 impl<S: 'static> ServerHandle<S> {
+    /// Posts the start hook ([`ServerBuilder::on_start`]) to every reactor,
+    /// each with its index, once this handle exists, so the hook can keep
+    /// a clone of it (a signal source on reactor 0 that shuts the whole
+    /// server down, for one). A clone kept by what the hook registered is
+    /// dropped when that reactor stops, so it does not keep the server
+    /// alive. A reactor that has stopped already is skipped; a panic in
+    /// the hook is caught like any posted closure's.
+    fn run_start_hook(&self, hook: StartHook<S>) {
+        for (index, reactor) in self.reactors().iter().enumerate() {
+            let hook = hook.clone();
+            let server = self.clone();
+            if reactor.post(move |rc| hook(index, rc, &server)).is_err() {
+                log::warn!("reactor {index} stopped before its start hook ran");
+            }
+        }
+    }
+
     fn new(addr: SocketAddr, started: Vec<Started<S>>) -> Self {
         let mut reactors = Vec::with_capacity(started.len());
         let mut thread_ids = Vec::with_capacity(started.len());

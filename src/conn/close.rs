@@ -2,7 +2,7 @@
 
 use std::io;
 
-use crate::conn::connect::ConnectErrorKind;
+use crate::error::ConnectErrorKind;
 
 /// Why a connection closed; passed once to [`Handler::on_close`](crate::Handler::on_close).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
