@@ -119,6 +119,9 @@ pub(crate) struct Core<S> {
     /// out for a whole `run_ready` so that reads can lend it to `on_read`
     /// by reference while the handler's context borrows the core.
     scratch: BytesMut,
+    /// The decrypted input of a TLS read, reused like `scratch`.
+    #[cfg(feature = "tls")]
+    pub(crate) tls_plain: BytesMut,
     input_pool: Vec<BytesMut>,
     pub(crate) index: u8,
     next_generation: u32,
@@ -158,6 +161,8 @@ impl<S: 'static> Core<S> {
             deferred: Vec::new(),
             dead: Vec::new(),
             scratch: BytesMut::with_capacity(SCRATCH_SIZE),
+            #[cfg(feature = "tls")]
+            tls_plain: BytesMut::new(),
             input_pool: Vec::new(),
             index,
             next_generation: generation_seed(),

@@ -103,7 +103,7 @@ impl<S: 'static> Core<S> {
     /// scratch buffer must be free for the next connection). What the
     /// handler asked for is applied by the caller. Returns whether the read
     /// loop is over and settled (see [`Conn::is_settled`]).
-    fn deliver_scratch(
+    pub(crate) fn deliver_scratch(
         &mut self,
         state: &mut S,
         slot: usize,

@@ -218,8 +218,57 @@ impl<S: 'static> Core<S> {
     /// Feeds the ciphertext in `scratch` to the session, sends what it
     /// answers, and acts on what came: the end of the handshake
     /// (`on_open`), plaintext (`on_read`), the peer's close_notify
-    /// (`on_eof`) or a failure.
+    /// (`on_eof`) or a failure. The plaintext goes to the loop's own
+    /// plaintext buffer, reused from read to read, as `scratch` is for
+    /// plain connections.
     fn tls_ingest(&mut self, state: &mut S, slot: usize, scratch: &mut BytesMut) {
+        let mut plain = std::mem::take(&mut self.tls_plain);
+        let ingested = match conn_at!(self, slot) {
+            Some(conn) => {
+                let discard = conn.state().discards_input();
+                match conn.tls.as_mut() {
+                    Some(tls) => tls.ingest(scratch, &mut plain, discard),
+                    None => Ok(Default::default()),
+                }
+            }
+            None => Ok(Default::default()),
+        };
+        scratch.clear();
+        self.tls_pump(slot);
+        let got = match ingested {
+            Ok(got) => got,
+            Err(e) => {
+                plain.clear();
+                self.tls_plain = plain;
+                return self.tls_failed(state, slot, e);
+            }
+        };
+        if got.handshake_done {
+            self.tls_established(state, slot);
+        }
+        self.deliver_tls_input(state, slot, &mut plain);
+        plain.clear();
+        self.tls_plain = plain;
+        if got.close_notify {
+            self.peer_finished(state, slot);
+        }
+    }
+
+    /// Hands decrypted input to `on_read` (what the handler leaves is
+    /// kept in the connection's own buffer); behind input the connection
+    /// kept already, or while reading is paused, it is appended to that.
+    fn deliver_tls_input(&mut self, state: &mut S, slot: usize, plain: &mut BytesMut) {
+        if plain.is_empty() {
+            return;
+        }
+        let held = self.conn(slot).is_none_or(|c| {
+            c.flags.has(Flags::READ_PAUSED) || !c.state().delivers_input() || !c.input.is_empty()
+        });
+        if !held {
+            let call = conn_at!(self, slot).and_then(|c| c.begin_call());
+            self.deliver_scratch(state, slot, call, plain);
+            return;
+        }
         if self.conn(slot).is_some_and(|c| c.input.capacity() == 0) {
             let buf = self.take_input_buf();
             if let Some(conn) = conn_at!(self, slot) {
@@ -229,34 +278,8 @@ impl<S: 'static> Core<S> {
         let Some(conn) = conn_at!(self, slot) else {
             return;
         };
-        let discard = conn.state().discards_input();
-        let Some(tls) = conn.tls.as_mut() else {
-            return;
-        };
-        let ingested = tls.ingest(scratch, &mut conn.input, discard);
-        scratch.clear();
-        self.tls_pump(slot);
-        let got = match ingested {
-            Ok(got) => got,
-            Err(e) => return self.tls_failed(state, slot, e),
-        };
-        if got.handshake_done {
-            self.tls_established(state, slot);
-        }
-        self.deliver_tls_input(state, slot);
-        if got.close_notify {
-            self.peer_finished(state, slot);
-        }
-    }
-
-    /// Hands decrypted input to `on_read`, unless reading is paused.
-    fn deliver_tls_input(&mut self, state: &mut S, slot: usize) {
-        let Some(conn) = conn_at!(self, slot) else {
-            return;
-        };
-        if conn.input.is_empty() {
-            return;
-        }
+        conn.input.extend_from_slice(plain);
+        plain.clear();
         if conn.flags.has(Flags::READ_PAUSED) || !conn.state().delivers_input() {
             // Kept for the resume; counted against `max_input` then.
             conn.flags.insert(Flags::REDELIVER);
