@@ -186,3 +186,33 @@ fn a_second_connection_resumes_the_session() {
     server.wait_log("both closed", |log| log.closes().len() == 2);
     server.finish();
 }
+
+/// Corks, sends a slice and a vectored send, and closes from the same
+/// callback: the peer reads them in order, then close_notify.
+struct Parts;
+
+impl Handler for Parts {
+    fn on_open(&mut self, ctx: &mut Ctx<'_>) {
+        ctx.cork();
+        ctx.send(b"one ").unwrap();
+        ctx.send_vectored(&[b"two ", b"three"]).unwrap();
+        assert!(ctx.queued() > 0, "corked: held back");
+        ctx.close();
+    }
+    fn on_read(&mut self, _ctx: &mut Ctx<'_>, input: &mut BytesMut) {
+        input.clear();
+    }
+}
+
+#[test]
+fn corked_and_vectored_sends_are_encrypted_in_order() {
+    let cert = TestCert::new();
+    let server = serve(tls_opts(&cert), || Parts);
+    let mut tls = cert.connect(server.addr);
+    let (got, end) = read_to_close_notify(&mut tls);
+    end.expect("close_notify after the data");
+    assert_eq!(got, b"one two three");
+    drop(tls);
+    server.wait_log("closed", |log| log.closes().len() == 1);
+    server.finish();
+}

@@ -264,13 +264,13 @@ impl TlsSession {
 
     /// Encrypts `parts` (or, before the handshake completes, keeps them in
     /// rustls until it can). The caller pumps afterwards.
-    pub(crate) fn encrypt(&mut self, parts: &[&[u8]]) -> io::Result<()> {
+    pub(crate) fn encrypt<B: AsRef<[u8]>>(&mut self, parts: &[B]) -> io::Result<()> {
         let mut writer = self.conn.writer();
         for part in parts {
-            writer.write_all(part)?;
+            writer.write_all(part.as_ref())?;
         }
         if !self.established {
-            self.early_plaintext += parts.iter().map(|p| p.len()).sum::<usize>();
+            self.early_plaintext += parts.iter().map(|p| p.as_ref().len()).sum::<usize>();
         }
         Ok(())
     }

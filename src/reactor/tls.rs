@@ -61,7 +61,7 @@ impl<S: 'static> Core<S> {
 
     /// Encrypts a send on a TLS connection (whose state and cap the caller
     /// checked) and hands the ciphertext on.
-    pub(crate) fn tls_send(&mut self, slot: usize, parts: &[&[u8]]) -> Result<()> {
+    pub(crate) fn tls_send<B: AsRef<[u8]>>(&mut self, slot: usize, parts: &[B]) -> Result<()> {
         let Some(conn) = conn_at!(self, slot) else {
             return Err(Error::NoSuchConn);
         };

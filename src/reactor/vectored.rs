@@ -20,7 +20,7 @@ use crate::sys;
 use crate::token::ConnId;
 
 /// One part of a vectored send.
-pub(crate) trait Part {
+pub(crate) trait Part: AsRef<[u8]> {
     fn bytes(&self) -> &[u8];
     /// Queues the part from byte `from` on.
     fn queue_from(&self, queue: &mut SendBuf, from: usize);
@@ -65,8 +65,7 @@ impl<S: 'static> Core<S> {
         }
         #[cfg(feature = "tls")]
         if !conn.is_plain() {
-            let parts: Vec<&[u8]> = parts.iter().map(Part::bytes).collect();
-            return self.tls_send(slot, &parts);
+            return self.tls_send(slot, parts);
         }
         let before = conn.send.len();
         let mut written = 0;
