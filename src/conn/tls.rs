@@ -3,7 +3,7 @@
 //! send queue, so that the handler sees only plaintext.
 //!
 //! ```text
-//!   socket ──recv──► scratch (ciphertext) ──ingest──► input (plaintext) ──► on_read
+//!   socket ──recv──► scratch (ciphertext) ──ingest──► plaintext buffer ──► on_read
 //!   send(plain) ──encrypt──► rustls ──pump──► socket (queue empty) or SendBuf (ciphertext)
 //! ```
 //!
@@ -17,7 +17,8 @@
 //!   (counted by [`TlsSession::unsent_plaintext`], and under the cap too).
 //! - **Ciphertext is read in 64 KiB reads** into the loop's scratch buffer
 //!   and fed to rustls record by record ([`TlsSession::ingest`]); the
-//!   plaintext goes to the connection's input buffer.
+//!   plaintext goes to a buffer of the loop's, and only what the handler
+//!   leaves unconsumed to the connection's own.
 //! - **The ends map one to one** (the loop carries them out): `close()` and
 //!   `shutdown_write()` queue close_notify before the FIN; the peer's
 //!   close_notify is the end of its stream (`on_eof`); a FIN without it

@@ -145,8 +145,8 @@ impl<S: 'static> Core<S> {
     }
 
     /// The read path of a TLS connection: reads ciphertext into `scratch`
-    /// (the loop's shared buffer, empty), feeds it to rustls, hands the
-    /// plaintext to `on_read` through the connection's input buffer.
+    /// (the loop's shared buffer, empty), feeds it to rustls, and hands the
+    /// plaintext to `on_read` ([`tls_ingest`](Self::tls_ingest)).
     pub(crate) fn tls_read_ready(
         &mut self,
         state: &mut S,
