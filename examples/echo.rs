@@ -8,9 +8,13 @@
 //!
 //! Every byte comes back. On the client's FIN the server flushes what is
 //! queued, then closes, so `printf hello | nc -N 127.0.0.1 7000` prints
-//! `hello`. A client that sends without reading is held back: above the
-//! high water mark the server stops reading from it, and the hard cap
-//! bounds its queue. Logs go through env_logger (`RUST_LOG=debug`).
+//! `hello`. The server reads only while nothing waits to be sent: when the
+//! kernel does not take a whole reply, it keeps the rest (at most one
+//! read's worth) and stops reading from that client until the rest is
+//! sent (water marks of 1 byte and 0). So a client that sends without
+//! reading is held back by TCP's own flow control, through the kernel's
+//! buffers, not by memory in the server. Logs go through env_logger
+//! (`RUST_LOG=debug`).
 //!
 //! `--threads N` runs N reactors, one thread each, on `SO_REUSEPORT`
 //! listeners bound to the same address (`--threads 0`: one per core);
@@ -48,7 +52,8 @@ use std::time::Duration;
 use netloop::handler::Echo;
 use netloop::mio::Interest;
 use netloop::{
-    ListenOptions, MetricsSnapshot, Reactor, ReactorCtx, ServerBuilder, UnixAddr, activation,
+    ConnOptions, ListenOptions, MetricsSnapshot, Reactor, ReactorCtx, ServerBuilder, UnixAddr,
+    activation,
 };
 use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR2};
 use signal_hook_mio::v1_0::Signals;
@@ -99,6 +104,16 @@ fn parse_args() -> Result<Args, lexopt::Error> {
         }
     }
     Ok(args)
+}
+
+/// The listeners' options: an echo that reads only while nothing is
+/// queued ([`Echo`] pauses reading at the high water mark and resumes at
+/// the low one). Compared with the default marks (1 MiB and 256 KiB) this
+/// costs a callback pair per reply the kernel does not take at once, and
+/// saves copying up to a megabyte per client into the send queue that the
+/// kernel's own buffers would hold anyway.
+fn listen_options() -> ListenOptions {
+    ListenOptions::default().conn(ConnOptions::default().water_marks(1, 0))
 }
 
 /// `--tls CERT KEY`: every connection speaks TLS.
@@ -239,7 +254,7 @@ fn main() -> io::Result<()> {
             let why = "--unix runs one reactor: --threads and --pin do not apply";
             return Err(io::Error::new(io::ErrorKind::InvalidInput, why));
         }
-        let opts = with_tls(ListenOptions::default().unlink_stale(true), args.tls)?;
+        let opts = with_tls(listen_options().unlink_stale(true), args.tls)?;
         return serve_unix(unix, opts, args.grace);
     }
     let inherited = activation::inherited_listeners()?;
@@ -249,7 +264,7 @@ fn main() -> io::Result<()> {
         "inherited"
     };
     let mut builder = ServerBuilder::new(args.addr)
-        .listen_options(with_tls(ListenOptions::default(), args.tls)?)
+        .listen_options(with_tls(listen_options(), args.tls)?)
         .pin_threads(args.pin)
         .listeners(inherited);
     if args.threads > 0 {

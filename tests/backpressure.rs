@@ -1,14 +1,18 @@
 //! A peer that does not read: the send queue stops at its hard cap, water
 //! mark callbacks fire once per crossing (`on_drain` only once the queue is
-//! down to the low mark), and nothing is lost once the peer reads.
+//! down to the low mark), and nothing is lost once the peer reads. An echo
+//! with marks of 1 byte and 0 (the echo example's) queues at most what one
+//! read brought.
 
 mod common;
 
-use std::io::Read;
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use common::*;
 use netloop::bytes::BytesMut;
+use netloop::handler::Echo;
 use netloop::{ConnOptions, Ctx, Error, Handler, ListenOptions};
 
 const TOTAL: usize = 6 << 20;
@@ -137,4 +141,76 @@ fn queue_stops_at_the_cap_and_water_marks_fire_once_per_crossing_with_drain_at_t
     drop(c);
     let metrics = server.finish();
     assert!(metrics.high_water_events >= 1);
+}
+
+/// The library's [`Echo`], noting the largest send queue it left behind an
+/// `on_read`.
+struct QueueWatch {
+    largest: Arc<AtomicUsize>,
+}
+
+impl Handler for QueueWatch {
+    fn on_read(&mut self, ctx: &mut Ctx<'_>, input: &mut BytesMut) {
+        Echo.on_read(ctx, input);
+        self.largest.fetch_max(ctx.queued(), Ordering::Relaxed);
+    }
+    fn on_high_water(&mut self, ctx: &mut Ctx<'_>, queued: usize) {
+        Echo.on_high_water(ctx, queued);
+    }
+    fn on_drain(&mut self, ctx: &mut Ctx<'_>) {
+        Echo.on_drain(ctx);
+    }
+}
+
+/// The most one read brings (the loop's read buffer).
+const ONE_READ: usize = 64 << 10;
+
+#[test]
+fn an_echo_with_marks_of_one_byte_and_zero_queues_at_most_one_read() {
+    const SENT: usize = 4 << 20;
+    let largest = Arc::new(AtomicUsize::new(0));
+    let seen = largest.clone();
+    let conn = ConnOptions::default()
+        .water_marks(1, 0)
+        .send_buffer(16 << 10);
+    let server = serve(ListenOptions::default().conn(conn), move || QueueWatch {
+        largest: seen.clone(),
+    });
+    // A small receive window, so the echo's replies back up at once.
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    sock.connect(&server.addr.into()).unwrap();
+    let mut c: std::net::TcpStream = sock.into();
+    c.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut writer = c.try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        writer.write_all(&pattern(SENT)).expect("client write");
+        writer.shutdown(std::net::Shutdown::Write).unwrap();
+    });
+
+    // The client is not reading yet: a reply backs up and reading pauses.
+    server.wait_log("reading pauses behind a queued reply", |log| {
+        log.count(|e| matches!(e, Ev::High(_))) >= 1
+    });
+    let mut got = Vec::with_capacity(SENT);
+    c.read_to_end(&mut got).expect("client read");
+    sender.join().unwrap();
+    assert_eq!(got.len(), SENT, "bytes echoed");
+    assert!(got == pattern(SENT), "echoed bytes differ from those sent");
+
+    let id = server.log.conns()[0];
+    let highs: Vec<usize> = server
+        .log
+        .of(id)
+        .into_iter()
+        .filter_map(|e| if let Ev::High(q) = e { Some(q) } else { None })
+        .collect();
+    assert!(highs.len() > 1, "reading paused once only: {highs:?}");
+    let largest = largest.load(Ordering::Relaxed);
+    assert!(
+        largest <= ONE_READ && highs.iter().all(|q| *q <= ONE_READ),
+        "queued {largest} bytes (at high water: {highs:?}), more than one read of {ONE_READ}"
+    );
+    drop(c);
+    server.finish();
 }

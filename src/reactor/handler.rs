@@ -203,7 +203,10 @@ impl<S: 'static> Handler<S> for Discard {
 /// On the peer's FIN it flushes what is queued, then closes. While the send
 /// queue is above its high water mark it stops reading, so a peer that
 /// sends without reading is held back by TCP flow control instead of
-/// growing the queue.
+/// growing the queue. With [`water_marks(1, 0)`](crate::ConnOptions::water_marks)
+/// it reads only while nothing is queued (the echo example's setting):
+/// the kernel's buffers, not the queue, hold what a slow peer has not
+/// taken, and a streaming peer costs less CPU per byte.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Echo;
 
