@@ -216,3 +216,28 @@ fn corked_and_vectored_sends_are_encrypted_in_order() {
     server.wait_log("closed", |log| log.closes().len() == 1);
     server.finish();
 }
+
+#[test]
+fn a_server_flight_larger_than_the_socket_buffer_is_sent_on_writable() {
+    // About 50 KB of certificate against a 4 KiB send buffer: the kernel
+    // takes the server's first flight in pieces, the rest waits in the
+    // queue for writable edges while the connection is still handshaking.
+    let names = (0..2000).map(|i| format!("host{i}.example")).collect();
+    let cert = TestCert::with_names("large", names);
+    let opts = tls_opts(&cert).conn(netloop::ConnOptions::default().send_buffer(4096));
+    let server = serve(opts, || Echo);
+    let mut tls = cert.connect(server.addr);
+    assert!(
+        std::fs::metadata(cert.cert()).unwrap().len() > 40_000,
+        "the certificate is not large enough to need several sends"
+    );
+    tls.write_all(b"after a large flight").unwrap();
+    tls.flush().unwrap();
+    let mut got = [0u8; 20];
+    tls.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"after a large flight");
+    drop(tls);
+    server.wait_log("the connection closed", |log| log.closes().len() == 1);
+    let metrics = server.finish();
+    assert_eq!(metrics.tls_handshakes, 1);
+}

@@ -198,6 +198,11 @@ impl<S: 'static> Core<S> {
         origin: Origin,
     ) -> Result<usize> {
         let key = self.next_key()?;
+        // Write interest only while the socket connects: the connect's
+        // completion is a writable edge. (An accepted TLS connection is
+        // `Connecting` too, but its socket is up: its handshake sends get
+        // write interest only if the kernel does not take them, as any send.)
+        let socket_connecting = state == ConnState::Connecting;
         // A TLS connection is connecting until its handshake completes.
         #[cfg(feature = "tls")]
         let (tls, state) = match &opts.tls {
@@ -210,7 +215,7 @@ impl<S: 'static> Core<S> {
             }
             None => (None, state),
         };
-        let interest = if state == ConnState::Connecting {
+        let interest = if socket_connecting {
             Interest::READABLE | Interest::WRITABLE
         } else {
             Interest::READABLE
@@ -223,7 +228,7 @@ impl<S: 'static> Core<S> {
         {
             conn.tls = tls;
         }
-        if state == ConnState::Connecting {
+        if socket_connecting {
             conn.flags.insert(Flags::WRITE_INTEREST);
         }
         let slot = self.entries.insert(Entry::Conn(conn));

@@ -25,11 +25,15 @@ impl TestCert {
 
     /// Another certificate (another CA), in a directory named by `tag`.
     pub fn new_in(tag: &str) -> TestCert {
-        let made = rcgen::generate_simple_self_signed(vec![
-            "localhost".to_string(),
-            "127.0.0.1".to_string(),
-        ])
-        .expect("certificate");
+        TestCert::with_names(tag, Vec::new())
+    }
+
+    /// A certificate also valid for `extra` names (many make it large).
+    #[allow(dead_code)] // not every test binary makes one
+    pub fn with_names(tag: &str, extra: Vec<String>) -> TestCert {
+        let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+        names.extend(extra);
+        let made = rcgen::generate_simple_self_signed(names).expect("certificate");
         let dir = std::env::temp_dir().join(format!(
             "netloop-tls-{}-{tag}-{:?}",
             std::process::id(),
