@@ -32,6 +32,18 @@
 //! once into rustls (in 4 KiB pieces) and plaintext once out of it; an
 //! outgoing record is one allocation in rustls, and is copied into the
 //! send queue only when the kernel is full.
+//!
+//! Why not the unbuffered API (rustls 0.23): it would save the copy of
+//! ciphertext into rustls (records are decrypted where they were read),
+//! but not the others. Its `ReadTraffic` still hands out each record's
+//! plaintext from an owned buffer of rustls's (decryption into the
+//! caller's buffer is future work there), and `WriteTraffic::encrypt`
+//! seals each record in an allocation of its own before copying it into
+//! the caller's buffer, a copy the buffered path does not make when the
+//! kernel takes the record at once. It also does not tell a server the
+//! client's SNI. So it would trade a copy on input for one on output.
+//! Kernel TLS (rustls's secrets handed to `TCP_ULP` "tls") would remove
+//! the user-space copies altogether, but needs the kernel's `tls` module.
 
 use std::io::{self, BufRead, IoSlice, Write};
 use std::os::fd::RawFd;
