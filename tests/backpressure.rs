@@ -62,6 +62,16 @@ impl Handler for Producer {
     }
 }
 
+/// A client with a 4 KiB receive buffer (and a read timeout).
+fn small_window_client(addr: std::net::SocketAddr) -> std::net::TcpStream {
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    sock.connect(&addr.into()).unwrap();
+    let c: std::net::TcpStream = sock.into();
+    c.set_read_timeout(Some(PATIENCE)).unwrap();
+    c
+}
+
 #[test]
 fn queue_stops_at_the_cap_and_water_marks_fire_once_per_crossing_with_drain_at_the_low_mark() {
     let queued_at_drain = Arc::new(Mutex::new(Vec::new()));
@@ -77,11 +87,7 @@ fn queue_stops_at_the_cap_and_water_marks_fire_once_per_crossing_with_drain_at_t
         queued_at_drain: drains.clone(),
     });
     // A small receive window so the server's queue really fills.
-    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    sock.set_recv_buffer_size(4096).unwrap();
-    sock.connect(&server.addr.into()).unwrap();
-    let mut c: std::net::TcpStream = sock.into();
-    c.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut c = small_window_client(server.addr);
 
     // While the client does not read, the server crosses high water once and stays there.
     server.wait_log("the queue crosses high water", |log| {
@@ -177,11 +183,7 @@ fn an_echo_with_marks_of_one_byte_and_zero_queues_at_most_one_read() {
         largest: seen.clone(),
     });
     // A small receive window, so the echo's replies back up at once.
-    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    sock.set_recv_buffer_size(4096).unwrap();
-    sock.connect(&server.addr.into()).unwrap();
-    let mut c: std::net::TcpStream = sock.into();
-    c.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut c = small_window_client(server.addr);
     let mut writer = c.try_clone().unwrap();
     let sender = std::thread::spawn(move || {
         writer.write_all(&pattern(SENT)).expect("client write");
