@@ -214,27 +214,15 @@ pub fn parse<'b>(buf: &'b [u8], limits: &Limits) -> Result<Parse<'b>, FrameError
     // Look at no more than the head limit: whatever follows cannot change
     // the answer, so the result does not depend on how much has arrived.
     let window = &buf[..buf.len().min(limits.max_head)];
-    // Uninitialised header slots: no 2 KiB memset per request.
-    let mut headers = [const { MaybeUninit::uninit() }; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut []);
-    let head_len = match req.parse_with_uninit_headers(window, &mut headers) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) if window.len() < limits.max_head => {
-            return Ok(Parse::Partial);
-        }
-        Ok(httparse::Status::Partial) => return Err(FrameError::HeadTooLarge),
-        Err(httparse::Error::TooManyHeaders) => return Err(FrameError::HeadTooLarge),
-        Err(httparse::Error::Version) => return version_error(window, limits),
-        Err(_) => return Err(FrameError::Malformed),
+    let head = match plain_head(window) {
+        Some(head) => head,
+        None => match httparse_head(window, limits)? {
+            Some(head) => head,
+            None => return Ok(Parse::Partial),
+        },
     };
-    let (Some(method), Some(path), Some(minor_version)) = (req.method, req.path, req.version)
-    else {
-        return Err(FrameError::Malformed);
-    };
-    let head = Head::of(req.headers, minor_version)?;
-    let path = route_path(method, path)?;
-    let rest = &buf[head_len..];
-    let (body, body_len) = match head.framing {
+    let rest = &buf[head.len..];
+    let (body, body_len) = match head.fields.framing {
         Framing::None => (Body::Empty, Some(0)),
         Framing::Length(n) if n > limits.max_body as u64 => return Err(FrameError::BodyTooLarge),
         Framing::Length(n) => {
@@ -250,14 +238,14 @@ pub fn parse<'b>(buf: &'b [u8], limits: &Limits) -> Result<Parse<'b>, FrameError
         },
     };
     let mut request = Request {
-        method,
-        path,
-        minor_version,
-        keep_alive: head.keep_alive,
+        method: head.method,
+        path: head.path,
+        minor_version: head.minor_version,
+        keep_alive: head.fields.keep_alive,
         body,
     };
     let Some(body_len) = body_len else {
-        if !head.expect_continue {
+        if !head.fields.expect_continue {
             return Ok(Parse::Partial);
         }
         request.body = Body::Empty;
@@ -265,8 +253,165 @@ pub fn parse<'b>(buf: &'b [u8], limits: &Limits) -> Result<Parse<'b>, FrameError
     };
     Ok(Parse::Complete {
         request,
-        len: head_len + body_len,
+        len: head.len + body_len,
     })
+}
+
+/// A complete, valid request head: the request line, what the headers say,
+/// and the head's length (up to and including its blank line).
+#[derive(Debug, PartialEq, Eq)]
+struct RequestHead<'b> {
+    method: &'b str,
+    /// The target as routed (see [`Request::path`]).
+    path: &'b str,
+    minor_version: u8,
+    fields: Head,
+    len: usize,
+}
+
+/// Reads the head at the start of `window` with httparse, which decides
+/// every case: `Ok(None)` while it is incomplete (below the head limit),
+/// or the error the head makes.
+fn httparse_head<'b>(
+    window: &'b [u8],
+    limits: &Limits,
+) -> Result<Option<RequestHead<'b>>, FrameError> {
+    // Uninitialised header slots: no 2 KiB memset per request.
+    let mut headers = [const { MaybeUninit::uninit() }; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut []);
+    let len = match req.parse_with_uninit_headers(window, &mut headers) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) if window.len() < limits.max_head => return Ok(None),
+        Ok(httparse::Status::Partial) => return Err(FrameError::HeadTooLarge),
+        Err(httparse::Error::TooManyHeaders) => return Err(FrameError::HeadTooLarge),
+        Err(httparse::Error::Version) => return version_error(window, limits).map(|()| None),
+        Err(_) => return Err(FrameError::Malformed),
+    };
+    let (Some(method), Some(target), Some(minor_version)) = (req.method, req.path, req.version)
+    else {
+        return Err(FrameError::Malformed);
+    };
+    let mut fields = HeadFields::default();
+    for h in req.headers.iter() {
+        fields.add(h.name.as_bytes(), h.value)?;
+    }
+    Ok(Some(RequestHead {
+        method,
+        fields: fields.finish(minor_version)?,
+        path: route_path(method, target)?,
+        minor_version,
+        len,
+    }))
+}
+
+/// Reads the usual head in one pass: a method of capital letters, an
+/// origin-form target of visible ASCII, `HTTP/1.1` or `HTTP/1.0`, at most
+/// [`MAX_HEADERS`] headers of token names and visible-ASCII values, every
+/// line ending in CRLF, and nothing the header rules refuse. `None` for
+/// anything else, and while the head is incomplete: [`httparse_head`]
+/// then decides. Where it answers, it answers what `httparse_head` would
+/// (a unit test compares the two on many inputs).
+fn plain_head(window: &[u8]) -> Option<RequestHead<'_>> {
+    let (method, mut pos) = plain_method(window)?;
+    let target_len = window[pos..].iter().position(|&b| !is_vchar(b))?;
+    let target = &window[pos..pos + target_len];
+    if target.first() != Some(&b'/') || window[pos + target_len] != b' ' || method == "CONNECT" {
+        return None;
+    }
+    pos += target_len + 1;
+    let minor_version = match window.get(pos..pos + 10)? {
+        b"HTTP/1.1\r\n" => 1,
+        b"HTTP/1.0\r\n" => 0,
+        _ => return None,
+    };
+    pos += 10;
+    let mut fields = HeadFields::default();
+    for _ in 0..=MAX_HEADERS {
+        let rest = &window[pos..];
+        if rest.starts_with(b"\r\n") {
+            return Some(RequestHead {
+                method,
+                path: known(target, &KNOWN_PATHS)?,
+                minor_version,
+                fields: fields.finish(minor_version).ok()?,
+                len: pos + 2,
+            });
+        }
+        let (name, value, line_len) = plain_field_line(rest)?;
+        fields.add(name, value).ok()?;
+        pos += line_len;
+    }
+    // More headers than httparse takes: its error.
+    None
+}
+
+/// The method at the start of a request line and where its target starts.
+fn plain_method(window: &[u8]) -> Option<(&str, usize)> {
+    if window.starts_with(b"GET ") {
+        return Some(("GET", 4));
+    }
+    let len = window.iter().position(|b| !b.is_ascii_uppercase())?;
+    if len == 0 || window[len] != b' ' {
+        return None;
+    }
+    Some((known(&window[..len], &KNOWN_METHODS)?, len + 1))
+}
+
+/// `name ":" OWS value OWS CRLF` at the start of `rest`, with a token name
+/// and a value of visible ASCII, spaces and tabs: (name, value without the
+/// whitespace around it, the line's length).
+fn plain_field_line(rest: &[u8]) -> Option<(&[u8], &[u8], usize)> {
+    let name_len = rest.iter().position(|&b| !is_tchar(b))?;
+    if name_len == 0 || rest[name_len] != b':' {
+        return None;
+    }
+    let mut start = name_len + 1;
+    start += rest[start..]
+        .iter()
+        .take_while(|&&b| b == b' ' || b == b'\t')
+        .count();
+    let end = start + rest[start..].iter().position(|&b| !is_value_byte(b))?;
+    if rest.get(end..end + 2)? != b"\r\n" {
+        return None;
+    }
+    let value = &rest[start..end];
+    let trailing_ws = value
+        .iter()
+        .rev()
+        .take_while(|&&b| b == b' ' || b == b'\t')
+        .count();
+    Some((
+        &rest[..name_len],
+        &value[..value.len() - trailing_ws],
+        end + 2,
+    ))
+}
+
+/// `bytes` as a string, when it is one of `known` (the common methods and
+/// paths: returned as constants, with no UTF-8 check); otherwise checked.
+fn known<'b>(bytes: &'b [u8], known: &[&'static str]) -> Option<&'b str> {
+    match known.iter().copied().find(|k| k.as_bytes() == bytes) {
+        Some(k) => Some(k),
+        None => std::str::from_utf8(bytes).ok(),
+    }
+}
+
+/// The methods [`plain_method`] returns without a UTF-8 check.
+const KNOWN_METHODS: [&str; 8] = [
+    "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
+];
+
+/// The paths [`plain_head`] returns without a UTF-8 check.
+const KNOWN_PATHS: [&str; 3] = ["/plaintext", "/json", "/metrics"];
+
+/// VCHAR (RFC 5234): what a request target is made of in [`plain_head`].
+fn is_vchar(b: u8) -> bool {
+    matches!(b, b'!'..=b'~')
+}
+
+/// What [`plain_field_line`] takes in a value: VCHAR, space and tab.
+fn is_value_byte(b: u8) -> bool {
+    matches!(b, b' '..=b'~' | b'\t')
 }
 
 /// How the body's end is found.
@@ -278,6 +423,7 @@ enum Framing {
 }
 
 /// What the headers say about framing and the connection.
+#[derive(Debug, PartialEq, Eq)]
 struct Head {
     framing: Framing,
     keep_alive: bool,
@@ -286,60 +432,79 @@ struct Head {
     expect_continue: bool,
 }
 
-impl Head {
-    fn of(headers: &[httparse::Header<'_>], minor_version: u8) -> Result<Head, FrameError> {
-        let mut length: Option<u64> = None;
-        let mut codings = Codings::default();
-        let mut hosts = 0u32;
-        let mut expect_continue = false;
-        let (mut close, mut keep) = (false, false);
-        for h in headers {
-            let name = h.name;
-            if name.eq_ignore_ascii_case("content-length") {
-                let n = parse_length(h.value)?;
-                if length.is_some_and(|l| l != n) {
-                    return Err(FrameError::BadContentLength);
-                }
-                length = Some(n);
-            } else if name.eq_ignore_ascii_case("transfer-encoding") {
-                codings.add(h.value);
-            } else if name.eq_ignore_ascii_case("connection") {
-                for token in h.value.split(|&b| b == b',').map(trim) {
-                    close |= token.eq_ignore_ascii_case(b"close");
-                    keep |= token.eq_ignore_ascii_case(b"keep-alive");
-                }
-            } else if name.eq_ignore_ascii_case("host") {
+/// The headers that matter here, gathered one at a time ([`HeadFields::add`]),
+/// then checked together ([`HeadFields::finish`]).
+#[derive(Default)]
+struct HeadFields {
+    length: Option<u64>,
+    codings: Codings,
+    hosts: u32,
+    expect_continue: bool,
+    close: bool,
+    keep: bool,
+}
+
+impl HeadFields {
+    /// Takes one header (name and value as httparse gives them: the value
+    /// without surrounding whitespace). Names are told apart by their
+    /// length first, so most headers cost one comparison.
+    fn add(&mut self, name: &[u8], value: &[u8]) -> Result<(), FrameError> {
+        let is = |known: &[u8]| name.eq_ignore_ascii_case(known);
+        match name.len() {
+            4 if is(b"host") => {
                 // An empty value is valid (a target without authority).
-                hosts += 1;
-                if hosts > 1 || !valid_host(h.value) {
+                self.hosts += 1;
+                if self.hosts > 1 || !valid_host(value) {
                     return Err(FrameError::BadHost);
                 }
-            } else if name.eq_ignore_ascii_case("expect") {
+            }
+            6 if is(b"expect") => {
                 // 100-continue is the only expectation HTTP defines.
-                if !trim(h.value).eq_ignore_ascii_case(b"100-continue") {
+                if !trim(value).eq_ignore_ascii_case(b"100-continue") {
                     return Err(FrameError::UnsupportedExpectation);
                 }
-                expect_continue = true;
+                self.expect_continue = true;
             }
+            10 if is(b"connection") => {
+                for token in value.split(|&b| b == b',').map(trim) {
+                    self.close |= token.eq_ignore_ascii_case(b"close");
+                    self.keep |= token.eq_ignore_ascii_case(b"keep-alive");
+                }
+            }
+            14 if is(b"content-length") => {
+                let n = parse_length(value)?;
+                if self.length.is_some_and(|l| l != n) {
+                    return Err(FrameError::BadContentLength);
+                }
+                self.length = Some(n);
+            }
+            17 if is(b"transfer-encoding") => self.codings.add(value),
+            _ => {}
         }
-        if minor_version == 1 && hosts == 0 {
+        Ok(())
+    }
+
+    /// The framing and persistence of a request of this version with
+    /// these headers, or why it has none.
+    fn finish(self, minor_version: u8) -> Result<Head, FrameError> {
+        if minor_version == 1 && self.hosts == 0 {
             return Err(FrameError::MissingHost);
         }
-        let framing = match (length, codings.present) {
+        let framing = match (self.length, self.codings.present) {
             (Some(_), true) => return Err(FrameError::AmbiguousLength),
             (None, true) if minor_version == 0 => return Err(FrameError::AmbiguousLength),
             (None, true) => {
-                codings.check()?;
+                self.codings.check()?;
                 Framing::Chunked
             }
             (Some(0), false) | (None, false) => Framing::None,
             (Some(n), false) => Framing::Length(n),
         };
-        let keep_alive = !close && (minor_version == 1 || keep);
+        let keep_alive = !self.close && (minor_version == 1 || self.keep);
         Ok(Head {
             framing,
             keep_alive,
-            expect_continue: expect_continue && minor_version == 1 && framing != Framing::None,
+            expect_continue: self.expect_continue && minor_version == 1 && framing != Framing::None,
         })
     }
 }
@@ -724,12 +889,12 @@ fn valid_field_line(line: &[u8]) -> bool {
 /// Whether the line names another version (505) or is garbage (400) can
 /// depend on bytes still to come, so while the line is incomplete and
 /// could still name one, wait for more: the answer must not depend on how
-/// the request was split into reads.
-fn version_error<'b>(window: &[u8], limits: &Limits) -> Result<Parse<'b>, FrameError> {
+/// the request was split into reads (`Ok`: wait for more).
+fn version_error(window: &[u8], limits: &Limits) -> Result<(), FrameError> {
     match names_a_version(window) {
         Some(true) => Err(FrameError::UnsupportedVersion),
         Some(false) => Err(FrameError::Malformed),
-        None if window.len() < limits.max_head => Ok(Parse::Partial),
+        None if window.len() < limits.max_head => Ok(()),
         None => Err(FrameError::HeadTooLarge),
     }
 }
@@ -775,4 +940,95 @@ fn trim(value: &[u8]) -> &[u8] {
         .rposition(|b| !is_space(b))
         .map_or(start, |e| e + 1);
     &value[start..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Heads of all kinds, valid and not, for [`plain_head`] to agree on.
+    const SEEDS: &[&[u8]] = &[
+        b"GET /plaintext HTTP/1.1\r\nHost: localhost:8080\r\n\r\n",
+        b"GET /json HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+        b"HEAD /plaintext HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"POST /p?q=1 HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\nhello",
+        b"PUT /x HTTP/1.1\r\nhost:\t[::1]:80 \t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+        b"DELETE /x HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a%41b\r\nX-Empty:\r\nX-Spaces:    \r\ncontent-length: 1, 1\r\n\r\n",
+        b"CONNECT /x HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"GET http://a:1/b HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"GET / HTTP/1.1\nHost: a\n\n",
+        b"get /\xc3\xa9 HTTP/1.1\r\nHost: \xc3\xa9\r\n\r\n",
+        b"GET / HTTP/2.0\r\nHost: a\r\nExpect: x\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+    ];
+
+    /// Where [`plain_head`] answers, [`httparse_head`] answers the same.
+    fn check(input: &[u8]) {
+        let limits = Limits {
+            max_head: 300,
+            max_body: 100,
+        };
+        let window = &input[..input.len().min(limits.max_head)];
+        if let Some(plain) = plain_head(window) {
+            assert_eq!(
+                httparse_head(window, &limits),
+                Ok(Some(plain)),
+                "{:?}",
+                String::from_utf8_lossy(input)
+            );
+        }
+    }
+
+    #[test]
+    fn the_one_pass_head_agrees_with_httparse_on_every_prefix() {
+        for seed in SEEDS {
+            for len in 0..=seed.len() {
+                check(&seed[..len]);
+            }
+        }
+    }
+
+    #[test]
+    fn the_one_pass_head_agrees_with_httparse_on_mutated_heads() {
+        const BYTES: &[u8] = b" \t\r\n:/,*%[]aAzZ09-\x7f\x80\xff\x00";
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut random = move |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        for _ in 0..200_000 {
+            let mut input = SEEDS[random(SEEDS.len())].to_vec();
+            for _ in 0..1 + random(3) {
+                let at = random(input.len());
+                let byte = BYTES[random(BYTES.len())];
+                match random(3) {
+                    0 => input[at] = byte,
+                    1 => input.insert(at, byte),
+                    _ => drop(input.remove(at)),
+                }
+            }
+            check(&input);
+        }
+    }
+
+    #[test]
+    fn the_one_pass_head_takes_the_usual_requests() {
+        let many_headers = format!("GET / HTTP/1.1\r\nHost: a\r\n{}\r\n", "X: y\r\n".repeat(63));
+        for head in [
+            &b"GET /plaintext HTTP/1.1\r\nHost: localhost:8080\r\n\r\n"[..],
+            b"GET /json HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: */*\r\nUser-Agent: x/1.0\r\n\r\n",
+            b"POST /plaintext HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n",
+            many_headers.as_bytes(),
+        ] {
+            let plain = plain_head(head).expect("taken in one pass");
+            assert_eq!(plain.len, head.len());
+        }
+        let too_many = format!("GET / HTTP/1.1\r\nHost: a\r\n{}\r\n", "X: y\r\n".repeat(64));
+        assert_eq!(plain_head(too_many.as_bytes()), None);
+    }
 }
