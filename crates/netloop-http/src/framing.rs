@@ -313,7 +313,7 @@ fn httparse_head<'b>(
 /// (a unit test compares the two on many inputs).
 fn plain_head(window: &[u8]) -> Option<RequestHead<'_>> {
     let (method, mut pos) = plain_method(window)?;
-    let target_len = window[pos..].iter().position(|&b| !is_vchar(b))?;
+    let target_len = first_stop(&window[pos..], outside(b'!', b'~'), |b| !is_vchar(b))?;
     let target = &window[pos..pos + target_len];
     if target.first() != Some(&b'/') || window[pos + target_len] != b' ' || method == "CONNECT" {
         return None;
@@ -361,16 +361,26 @@ fn plain_method(window: &[u8]) -> Option<(&str, usize)> {
 /// and a value of visible ASCII, spaces and tabs: (name, value without the
 /// whitespace around it, the line's length).
 fn plain_field_line(rest: &[u8]) -> Option<(&[u8], &[u8], usize)> {
-    let name_len = rest.iter().position(|&b| !is_tchar(b))?;
-    if name_len == 0 || rest[name_len] != b':' {
+    let colon = |x: u64| outside(b'!', b'~')(x) | equal(b':')(x);
+    let name_len = first_stop(rest, colon, |b| b == b':' || !is_vchar(b))?;
+    let name = &rest[..name_len];
+    if name.is_empty() || rest[name_len] != b':' || !name.iter().all(|&b| is_tchar(b)) {
         return None;
     }
     let mut start = name_len + 1;
-    start += rest[start..]
-        .iter()
-        .take_while(|&&b| b == b' ' || b == b'\t')
-        .count();
-    let end = start + rest[start..].iter().position(|&b| !is_value_byte(b))?;
+    while matches!(rest.get(start), Some(b' ' | b'\t')) {
+        start += 1;
+    }
+    let mut end = start;
+    loop {
+        end += first_stop(&rest[end..], outside(b' ', b'~'), |b| {
+            !is_visible_or_space(b)
+        })?;
+        if rest[end] != b'\t' {
+            break;
+        }
+        end += 1;
+    }
     if rest.get(end..end + 2)? != b"\r\n" {
         return None;
     }
@@ -380,11 +390,57 @@ fn plain_field_line(rest: &[u8]) -> Option<(&[u8], &[u8], usize)> {
         .rev()
         .take_while(|&&b| b == b' ' || b == b'\t')
         .count();
-    Some((
-        &rest[..name_len],
-        &value[..value.len() - trailing_ws],
-        end + 2,
-    ))
+    Some((name, &value[..value.len() - trailing_ws], end + 2))
+}
+
+/// The index of the first byte of `bytes` that is a stop byte (`is_stop`),
+/// eight bytes at a time: `stops` marks, in a word of eight bytes read
+/// little-endian, the stop bytes by the high bit of their lane (only the
+/// lowest mark needs to be exact: lanes above the first stop may be marked
+/// wrongly).
+fn first_stop(
+    bytes: &[u8],
+    stops: impl Fn(u64) -> u64,
+    is_stop: impl Fn(u8) -> bool,
+) -> Option<usize> {
+    let mut words = bytes.chunks_exact(8);
+    let mut at = 0;
+    for word in &mut words {
+        let word = u64::from_le_bytes(word.try_into().expect("8 bytes"));
+        let marks = stops(word) & LANE_HIGH;
+        if marks != 0 {
+            return Some(at + marks.trailing_zeros() as usize / 8);
+        }
+        at += 8;
+    }
+    let tail = words.remainder().iter().position(|&b| is_stop(b))?;
+    Some(at + tail)
+}
+
+/// 0x01 in every byte lane of a word.
+const LANE_ONES: u64 = 0x0101_0101_0101_0101;
+/// 0x80 in every byte lane of a word.
+const LANE_HIGH: u64 = LANE_ONES * 0x80;
+
+/// For [`first_stop`]: marks the bytes outside `lo..=hi` (`0 < lo <= hi <
+/// 0x80`). A byte below `lo` borrows in `x - lo` (the borrow spoils only
+/// lanes above it); a byte above `hi` sets the high bit in `x + 0x7f - hi`,
+/// as does any byte from 0x80 up (its carry spoils only lanes above it).
+fn outside(lo: u8, hi: u8) -> impl Fn(u64) -> u64 {
+    move |x| {
+        let below = x.wrapping_sub(LANE_ONES * u64::from(lo)) & !x;
+        let above = x.wrapping_add(LANE_ONES * u64::from(0x7f - hi)) | x;
+        below | above
+    }
+}
+
+/// For [`first_stop`]: marks the bytes equal to `byte` (a zero lane of
+/// `x ^ byte` borrows; as in [`outside`], only the lowest mark is exact).
+fn equal(byte: u8) -> impl Fn(u64) -> u64 {
+    move |x| {
+        let zero_where_equal = x ^ (LANE_ONES * u64::from(byte));
+        zero_where_equal.wrapping_sub(LANE_ONES) & !zero_where_equal
+    }
 }
 
 /// `bytes` as a string, when it is one of `known` (the common methods and
@@ -409,9 +465,9 @@ fn is_vchar(b: u8) -> bool {
     matches!(b, b'!'..=b'~')
 }
 
-/// What [`plain_field_line`] takes in a value: VCHAR, space and tab.
-fn is_value_byte(b: u8) -> bool {
-    matches!(b, b' '..=b'~' | b'\t')
+/// VCHAR or space: what [`plain_field_line`] takes in a value, with tabs.
+fn is_visible_or_space(b: u8) -> bool {
+    matches!(b, b' '..=b'~')
 }
 
 /// How the body's end is found.
@@ -1013,6 +1069,39 @@ mod tests {
                 }
             }
             check(&input);
+        }
+    }
+
+    #[test]
+    fn eight_bytes_at_a_time_finds_the_first_stop_byte() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..100_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let len = (state % 20) as usize;
+            // Mostly in range, sometimes not: each byte from a few bits.
+            let bytes: Vec<u8> = (0..len)
+                .map(|i| match (state >> (i * 3)) & 7 {
+                    0 => {
+                        [0x00, 0x09, 0x20, 0x3a, 0x7e, 0x7f, 0x80, 0xff][(state >> 60) as usize % 8]
+                    }
+                    k => b"a!~:/ 0"[k as usize - 1],
+                })
+                .collect();
+            let colon = |x: u64| outside(b'!', b'~')(x) | equal(b':')(x);
+            let is_colon_stop = |b: u8| b == b':' || !is_vchar(b);
+            assert_eq!(
+                first_stop(&bytes, colon, is_colon_stop),
+                bytes.iter().position(|&b| is_colon_stop(b)),
+                "{bytes:?}"
+            );
+            let is_value_stop = |b: u8| !is_visible_or_space(b);
+            assert_eq!(
+                first_stop(&bytes, outside(b' ', b'~'), is_value_stop),
+                bytes.iter().position(|&b| is_value_stop(b)),
+                "{bytes:?}"
+            );
         }
     }
 
