@@ -65,7 +65,7 @@ pub fn respond(out: &mut Vec<u8>, req: &Request<'_>, date: &HttpDate) -> u16 {
         Ok(route) => route,
         Err(status) => return error(out, status, date, persist),
     };
-    if route == Route::Plaintext && persist == Persist::KeepAlive11 && req.method == "GET" {
+    if is_plaintext_get(req, route, persist) {
         // The benchmark's request: three copies, two of them constants.
         out.reserve(PLAINTEXT_BEFORE_DATE.len() + 29 + PLAINTEXT_AFTER_DATE.len());
         out.extend_from_slice(PLAINTEXT_BEFORE_DATE);
@@ -86,6 +86,54 @@ pub fn respond(out: &mut Vec<u8>, req: &Request<'_>, date: &HttpDate) -> u16 {
         out.extend_from_slice(body);
     }
     200
+}
+
+/// Whether `req`, going to `route` with `persist`, is the benchmark's
+/// request: an HTTP/1.1 keep-alive `GET /plaintext`.
+fn is_plaintext_get(req: &Request<'_>, route: Route, persist: Persist) -> bool {
+    route == Route::Plaintext && persist == Persist::KeepAlive11 && req.method == "GET"
+}
+
+/// The `Date` of the current second and the answer to the benchmark's
+/// request built on it, whole (status line, headers, body), so that
+/// answer is one copy: [`respond_prebuilt`]. Built once a second, when the
+/// date changes.
+#[derive(Clone, Copy, Debug)]
+pub struct Prebuilt {
+    date: HttpDate,
+    plaintext: [u8; PLAINTEXT_LEN],
+}
+
+/// The length of the keep-alive `GET /plaintext` answer.
+const PLAINTEXT_LEN: usize = PLAINTEXT_BEFORE_DATE.len() + 29 + PLAINTEXT_AFTER_DATE.len();
+
+impl Prebuilt {
+    /// The answers for `date`.
+    pub fn new(date: HttpDate) -> Prebuilt {
+        let mut plaintext = [0; PLAINTEXT_LEN];
+        let (before, rest) = plaintext.split_at_mut(PLAINTEXT_BEFORE_DATE.len());
+        let (date_field, after) = rest.split_at_mut(29);
+        before.copy_from_slice(PLAINTEXT_BEFORE_DATE);
+        date_field.copy_from_slice(date.as_bytes());
+        after.copy_from_slice(PLAINTEXT_AFTER_DATE);
+        Prebuilt { date, plaintext }
+    }
+
+    /// The date the answers carry.
+    pub fn date(&self) -> &HttpDate {
+        &self.date
+    }
+}
+
+/// Appends the response to `req`, as [`respond`] does with
+/// `prebuilt.date()`, the benchmark's request with one copy. Returns the
+/// status code.
+pub fn respond_prebuilt(out: &mut Vec<u8>, req: &Request<'_>, prebuilt: &Prebuilt) -> u16 {
+    if req.path == "/plaintext" && is_plaintext_get(req, Route::Plaintext, Persist::of(req)) {
+        out.extend_from_slice(&prebuilt.plaintext);
+        return 200;
+    }
+    respond(out, req, &prebuilt.date)
 }
 
 /// Appends a 200 response to `req` with this body (no body for `HEAD`),
@@ -245,6 +293,52 @@ fn json_string(w: &mut impl Write, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::framing::{self, Limits, Parse};
+
+    /// The prebuilt answer is what [`respond`] writes for its date, with a
+    /// `Content-Length` that is its body's length; another second, another
+    /// `Date`; any other request is answered as [`respond`] answers it.
+    #[test]
+    fn the_prebuilt_answer_is_respond_s_for_its_date() {
+        let request = |bytes: &'static [u8]| match framing::parse(bytes, &Limits::default()) {
+            Ok(Parse::Complete { request, .. }) => request,
+            other => panic!("{other:?}"),
+        };
+        let plaintext = request(b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n");
+        let (second, next_second) = (
+            HttpDate::from_unix(784_111_777),
+            HttpDate::from_unix(784_111_778),
+        );
+        let mut answers = Vec::new();
+        for date in [second, next_second] {
+            let (mut prebuilt, mut general) = (Vec::new(), Vec::new());
+            respond_prebuilt(&mut prebuilt, &plaintext, &Prebuilt::new(date));
+            respond(&mut general, &plaintext, &date);
+            assert_eq!(
+                String::from_utf8_lossy(&prebuilt),
+                String::from_utf8_lossy(&general)
+            );
+            let text = String::from_utf8(prebuilt).unwrap();
+            let (head, body) = text.split_once("\r\n\r\n").unwrap();
+            assert!(head.contains(&format!("\r\nContent-Length: {}\r\n", body.len())));
+            assert!(head.contains(std::str::from_utf8(date.as_bytes()).unwrap()));
+            answers.push(text);
+        }
+        assert_ne!(answers[0], answers[1]);
+        for other in [
+            &b"GET /plaintext HTTP/1.0\r\n\r\n"[..],
+            b"GET /plaintext HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            b"HEAD /plaintext HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET /json HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET /plaintext/ HTTP/1.1\r\nHost: x\r\n\r\n",
+        ] {
+            let other = request(other);
+            let (mut prebuilt, mut general) = (Vec::new(), Vec::new());
+            respond_prebuilt(&mut prebuilt, &other, &Prebuilt::new(second));
+            respond(&mut general, &other, &second);
+            assert_eq!(prebuilt, general);
+        }
+    }
 
     /// The spelled-out plaintext answer is byte for byte what the general
     /// path writes.

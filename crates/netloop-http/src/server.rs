@@ -1,6 +1,6 @@
 //! The HTTP server on netloop: one [`HttpConn`] handler per connection, one
-//! [`HttpState`] per reactor (the cached `Date`, a reused output buffer,
-//! counters).
+//! [`HttpState`] per reactor (the cached `Date` and the benchmark's answer
+//! built on it, a reused output buffer, counters).
 //!
 //! Per batch of input (what one `on_read` hands over), every complete
 //! request is answered in order into one buffer, and the buffer goes out
@@ -29,7 +29,7 @@ use netloop::{CloseReason, ConnOptions, Ctx, Error, Handler, ReactorCtx, ServerH
 use crate::date::HttpDate;
 use crate::framing::{self, FrameError, Limits, Parse, Request};
 use crate::metrics::Exporter;
-use crate::respond::{self, Persist};
+use crate::respond::{self, Persist, Prebuilt};
 
 /// Output size at which a batch is sent before more requests are answered.
 pub const BATCH_BYTES: usize = 64 * 1024;
@@ -99,8 +99,9 @@ pub struct Stats {
 
 /// What the handlers of one reactor share.
 pub struct HttpState {
-    /// Refreshed once per second by a reactor timer.
-    pub date: HttpDate,
+    /// The `Date` and the benchmark's answer built on it; refreshed once
+    /// per second by a reactor timer.
+    pub prebuilt: Prebuilt,
     /// Responses of the current batch; reused, so steady state allocates nothing.
     out: Vec<u8>,
     /// Counters.
@@ -113,7 +114,7 @@ impl HttpState {
     /// Fresh state with the current date.
     pub fn new() -> HttpState {
         HttpState {
-            date: HttpDate::now(),
+            prebuilt: Prebuilt::new(HttpDate::now()),
             out: Vec::with_capacity(BATCH_BYTES),
             stats: Stats::default(),
             exporter: None,
@@ -127,12 +128,12 @@ impl Default for HttpState {
     }
 }
 
-/// Starts the reactor timer that keeps [`HttpState::date`] current (call
+/// Starts the reactor timer that keeps [`HttpState::prebuilt`] current (call
 /// once per reactor: `reactor.ctx()`, or `ServerHandle::post_all`).
 pub fn refresh_date_every_second(rc: &mut ReactorCtx<'_, HttpState>) {
-    rc.shared().date = HttpDate::now();
+    rc.shared().prebuilt = Prebuilt::new(HttpDate::now());
     rc.schedule_repeating(Duration::from_secs(1), |rc| {
-        rc.shared().date = HttpDate::now()
+        rc.shared().prebuilt = Prebuilt::new(HttpDate::now())
     });
 }
 
@@ -222,8 +223,9 @@ impl HttpConn {
         ctx: &mut Ctx<'_, HttpState>,
         input: &[u8],
         out: &mut Vec<u8>,
-        date: &HttpDate,
+        prebuilt: &Prebuilt,
     ) -> (usize, u64, BatchEnd) {
+        let date = prebuilt.date();
         let limits = self.config.limits;
         let (mut used, mut served) = (0, 0u64);
         while used < input.len() {
@@ -233,7 +235,7 @@ impl HttpConn {
                     served += 1;
                     self.continued = false;
                     if !answer_metrics(ctx, &request, out, date) {
-                        respond::respond(out, &request, date);
+                        respond::respond_prebuilt(out, &request, prebuilt);
                     }
                     if !request.keep_alive {
                         return (used, served, BatchEnd::Close);
@@ -309,8 +311,8 @@ impl Handler<HttpState> for HttpConn {
 
     fn on_read(&mut self, ctx: &mut Ctx<'_, HttpState>, input: &mut BytesMut) {
         let mut out = std::mem::take(&mut ctx.reactor().shared().out);
-        let date = ctx.reactor().shared().date;
-        let (used, served, end) = self.answer(ctx, input, &mut out, &date);
+        let prebuilt = ctx.reactor().shared().prebuilt;
+        let (used, served, end) = self.answer(ctx, input, &mut out, &prebuilt);
         if served > 0 {
             let stats = &mut ctx.reactor().shared().stats;
             stats.responses += served;
@@ -347,7 +349,7 @@ impl Handler<HttpState> for HttpConn {
             self.config.header_timeout
         );
         let mut out = std::mem::take(&mut ctx.reactor().shared().out);
-        let date = ctx.reactor().shared().date;
+        let date = *ctx.reactor().shared().prebuilt.date();
         respond::error(&mut out, 408, &date, Persist::Close);
         ctx.reactor().shared().stats.rejected += 1;
         send(ctx, &mut out);
