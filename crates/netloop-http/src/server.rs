@@ -100,8 +100,9 @@ pub struct Stats {
 /// What the handlers of one reactor share.
 pub struct HttpState {
     /// The `Date` and the benchmark's answer built on it; refreshed once
-    /// per second by a reactor timer.
-    pub prebuilt: Prebuilt,
+    /// per second by a reactor timer. Boxed, so a batch takes it (and puts
+    /// it back) by moving a pointer; `None` only during a batch.
+    prebuilt: Option<Box<Prebuilt>>,
     /// Responses of the current batch; reused, so steady state allocates nothing.
     out: Vec<u8>,
     /// Counters.
@@ -114,11 +115,34 @@ impl HttpState {
     /// Fresh state with the current date.
     pub fn new() -> HttpState {
         HttpState {
-            prebuilt: Prebuilt::new(HttpDate::now()),
+            prebuilt: Some(Box::new(Prebuilt::new(HttpDate::now()))),
             out: Vec::with_capacity(BATCH_BYTES),
             stats: Stats::default(),
             exporter: None,
         }
+    }
+
+    /// The `Date` the responses carry.
+    pub fn date(&self) -> HttpDate {
+        self.prebuilt
+            .as_ref()
+            .map_or_else(HttpDate::now, |prebuilt| *prebuilt.date())
+    }
+
+    /// Sets the `Date` the responses carry (and rebuilds what is built on it).
+    pub fn set_date(&mut self, date: HttpDate) {
+        match &mut self.prebuilt {
+            Some(prebuilt) => **prebuilt = Prebuilt::new(date),
+            None => self.prebuilt = Some(Box::new(Prebuilt::new(date))),
+        }
+    }
+
+    /// The prebuilt answers, taken for a batch: put them back after it. (If
+    /// a batch never did, after a panic, they are built anew.)
+    fn take_prebuilt(&mut self) -> Box<Prebuilt> {
+        self.prebuilt
+            .take()
+            .unwrap_or_else(|| Box::new(Prebuilt::new(HttpDate::now())))
     }
 }
 
@@ -128,12 +152,12 @@ impl Default for HttpState {
     }
 }
 
-/// Starts the reactor timer that keeps [`HttpState::prebuilt`] current (call
+/// Starts the reactor timer that keeps [`HttpState::date`] current (call
 /// once per reactor: `reactor.ctx()`, or `ServerHandle::post_all`).
 pub fn refresh_date_every_second(rc: &mut ReactorCtx<'_, HttpState>) {
-    rc.shared().prebuilt = Prebuilt::new(HttpDate::now());
+    rc.shared().set_date(HttpDate::now());
     rc.schedule_repeating(Duration::from_secs(1), |rc| {
-        rc.shared().prebuilt = Prebuilt::new(HttpDate::now())
+        rc.shared().set_date(HttpDate::now())
     });
 }
 
@@ -310,13 +334,15 @@ impl Handler<HttpState> for HttpConn {
     }
 
     fn on_read(&mut self, ctx: &mut Ctx<'_, HttpState>, input: &mut BytesMut) {
-        let mut out = std::mem::take(&mut ctx.reactor().shared().out);
-        let prebuilt = ctx.reactor().shared().prebuilt;
+        let shared = ctx.reactor().shared();
+        let mut out = std::mem::take(&mut shared.out);
+        let prebuilt = shared.take_prebuilt();
         let (used, served, end) = self.answer(ctx, input, &mut out, &prebuilt);
+        let shared = ctx.reactor().shared();
+        shared.prebuilt = Some(prebuilt);
         if served > 0 {
-            let stats = &mut ctx.reactor().shared().stats;
-            stats.responses += served;
-            stats.batches += 1;
+            shared.stats.responses += served;
+            shared.stats.batches += 1;
         }
         send(ctx, &mut out);
         ctx.reactor().shared().out = out;
@@ -335,7 +361,13 @@ impl Handler<HttpState> for HttpConn {
             BatchEnd::Partial => self.arm_timer(ctx, served > 0),
             BatchEnd::Drained | BatchEnd::Backlog => self.disarm_timer(ctx),
         }
-        input.advance(used);
+        if used == input.len() {
+            // As advance would, but keeps the buffer's room: when it is the
+            // loop's scratch buffer, the next read need not reclaim it.
+            input.clear();
+        } else {
+            input.advance(used);
+        }
     }
 
     fn on_timer(&mut self, ctx: &mut Ctx<'_, HttpState>, timer: TimerId, _tag: u32) {
@@ -349,7 +381,7 @@ impl Handler<HttpState> for HttpConn {
             self.config.header_timeout
         );
         let mut out = std::mem::take(&mut ctx.reactor().shared().out);
-        let date = *ctx.reactor().shared().prebuilt.date();
+        let date = ctx.reactor().shared().date();
         respond::error(&mut out, 408, &date, Persist::Close);
         ctx.reactor().shared().stats.rejected += 1;
         send(ctx, &mut out);
