@@ -293,7 +293,7 @@ fn httparse_head<'b>(
     };
     let mut fields = HeadFields::default();
     for h in req.headers.iter() {
-        fields.add(h.name.as_bytes(), h.value)?;
+        fields.add(Field::of(h.name.as_bytes()), h.value)?;
     }
     Ok(Some(RequestHead {
         method,
@@ -319,11 +319,7 @@ fn plain_head(window: &[u8]) -> Option<RequestHead<'_>> {
         return None;
     }
     pos += target_len + 1;
-    let minor_version = match window.get(pos..pos + 10)? {
-        b"HTTP/1.1\r\n" => 1,
-        b"HTTP/1.0\r\n" => 0,
-        _ => return None,
-    };
+    let minor_version = plain_version(window.get(pos..pos + 10)?)?;
     pos += 10;
     let mut fields = HeadFields::default();
     for _ in 0..=MAX_HEADERS {
@@ -337,12 +333,25 @@ fn plain_head(window: &[u8]) -> Option<RequestHead<'_>> {
                 len: pos + 2,
             });
         }
-        let (name, value, line_len) = plain_field_line(rest)?;
-        fields.add(name, value).ok()?;
+        let (field, value, line_len) = plain_field_line(rest)?;
+        fields.add(field, value).ok()?;
         pos += line_len;
     }
     // More headers than httparse takes: its error.
     None
+}
+
+/// The minor version of `HTTP/1.x` CRLF (x 0 or 1), compared as two words.
+fn plain_version(line_end: &[u8]) -> Option<u8> {
+    let (version, crlf) = line_end.split_at(8);
+    if crlf != b"\r\n" {
+        return None;
+    }
+    match u64::from_le_bytes(version.try_into().ok()?) {
+        v if v == u64::from_le_bytes(*b"HTTP/1.1") => Some(1),
+        v if v == u64::from_le_bytes(*b"HTTP/1.0") => Some(0),
+        _ => None,
+    }
 }
 
 /// The method at the start of a request line and where its target starts.
@@ -358,13 +367,18 @@ fn plain_method(window: &[u8]) -> Option<(&str, usize)> {
 }
 
 /// `name ":" OWS value OWS CRLF` at the start of `rest`, with a token name
-/// and a value of visible ASCII, spaces and tabs: (name, value without the
-/// whitespace around it, the line's length).
-fn plain_field_line(rest: &[u8]) -> Option<(&[u8], &[u8], usize)> {
+/// and a value of visible ASCII, spaces and tabs: (the field named, the
+/// value without the whitespace around it, the line's length).
+fn plain_field_line(rest: &[u8]) -> Option<(Field, &[u8], usize)> {
     let colon = |x: u64| outside(b'!', b'~')(x) | equal(b':')(x);
     let name_len = first_stop(rest, colon, |b| b == b':' || !is_vchar(b))?;
     let name = &rest[..name_len];
-    if name.is_empty() || rest[name_len] != b':' || !name.iter().all(|&b| is_tchar(b)) {
+    if name.is_empty() || rest[name_len] != b':' {
+        return None;
+    }
+    // A name spelled like a known one is a token: only others are checked.
+    let field = Field::of(name);
+    if field == Field::Other && !name.iter().all(|&b| is_tchar(b)) {
         return None;
     }
     let mut start = name_len + 1;
@@ -390,7 +404,7 @@ fn plain_field_line(rest: &[u8]) -> Option<(&[u8], &[u8], usize)> {
         .rev()
         .take_while(|&&b| b == b' ' || b == b'\t')
         .count();
-    Some((name, &value[..value.len() - trailing_ws], end + 2))
+    Some((field, &value[..value.len() - trailing_ws], end + 2))
 }
 
 /// The index of the first byte of `bytes` that is a stop byte (`is_stop`),
@@ -488,6 +502,39 @@ struct Head {
     expect_continue: bool,
 }
 
+/// The header fields that matter here, and the others.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Field {
+    Host,
+    Expect,
+    Connection,
+    ContentLength,
+    TransferEncoding,
+    Other,
+}
+
+impl Field {
+    /// The field a header name names (any case). Names are told apart by
+    /// their length first, so most cost one comparison; `Host`, the one
+    /// every request has, is compared as one word (setting bit 5 of each
+    /// byte turns only `H`, `O`, `S`, `T` into the lower-case letters).
+    fn of(name: &[u8]) -> Field {
+        let is = |known: &[u8]| name.eq_ignore_ascii_case(known);
+        match name.len() {
+            4 if u32::from_le_bytes(name.try_into().expect("4 bytes")) | 0x2020_2020
+                == u32::from_le_bytes(*b"host") =>
+            {
+                Field::Host
+            }
+            6 if is(b"expect") => Field::Expect,
+            10 if is(b"connection") => Field::Connection,
+            14 if is(b"content-length") => Field::ContentLength,
+            17 if is(b"transfer-encoding") => Field::TransferEncoding,
+            _ => Field::Other,
+        }
+    }
+}
+
 /// The headers that matter here, gathered one at a time ([`HeadFields::add`]),
 /// then checked together ([`HeadFields::finish`]).
 #[derive(Default)]
@@ -501,41 +548,39 @@ struct HeadFields {
 }
 
 impl HeadFields {
-    /// Takes one header (name and value as httparse gives them: the value
-    /// without surrounding whitespace). Names are told apart by their
-    /// length first, so most headers cost one comparison.
-    fn add(&mut self, name: &[u8], value: &[u8]) -> Result<(), FrameError> {
-        let is = |known: &[u8]| name.eq_ignore_ascii_case(known);
-        match name.len() {
-            4 if is(b"host") => {
+    /// Takes one header (its value as httparse gives it: without
+    /// surrounding whitespace).
+    fn add(&mut self, field: Field, value: &[u8]) -> Result<(), FrameError> {
+        match field {
+            Field::Host => {
                 // An empty value is valid (a target without authority).
                 self.hosts += 1;
                 if self.hosts > 1 || !valid_host(value) {
                     return Err(FrameError::BadHost);
                 }
             }
-            6 if is(b"expect") => {
+            Field::Expect => {
                 // 100-continue is the only expectation HTTP defines.
                 if !trim(value).eq_ignore_ascii_case(b"100-continue") {
                     return Err(FrameError::UnsupportedExpectation);
                 }
                 self.expect_continue = true;
             }
-            10 if is(b"connection") => {
+            Field::Connection => {
                 for token in value.split(|&b| b == b',').map(trim) {
                     self.close |= token.eq_ignore_ascii_case(b"close");
                     self.keep |= token.eq_ignore_ascii_case(b"keep-alive");
                 }
             }
-            14 if is(b"content-length") => {
+            Field::ContentLength => {
                 let n = parse_length(value)?;
                 if self.length.is_some_and(|l| l != n) {
                     return Err(FrameError::BadContentLength);
                 }
                 self.length = Some(n);
             }
-            17 if is(b"transfer-encoding") => self.codings.add(value),
-            _ => {}
+            Field::TransferEncoding => self.codings.add(value),
+            Field::Other => {}
         }
         Ok(())
     }
