@@ -17,16 +17,19 @@
 //! ```
 //!
 //! With `--threads N`, N reactors run on `SO_REUSEPORT` listeners bound to
-//! the same address, each with its own `Date` cache and output buffer.
+//! the same address, each with its own `Date` cache (and the answer built
+//! on it) and output buffer.
 //! SIGINT/SIGTERM: graceful shutdown (5 s); a second signal stops at once.
 //! Logs go through env_logger (`RUST_LOG=debug` shows rejected requests).
 //!
 //! The server itself is the `netloop-http` crate (`crates/netloop-http/`),
 //! which the tests, the fuzz targets and the tokio peer use too:
-//! `framing.rs` finds request boundaries around `httparse`, `respond.rs`
-//! writes the responses, `server.rs` is the netloop handler, `date.rs`
-//! formats the `Date` header, `args.rs` reads the command line. This file
-//! starts the reactors and handles signals.
+//! `framing.rs` finds request boundaries (the usual head in one pass of
+//! its own, any other with `httparse`), `respond.rs` writes the responses
+//! (the keep-alive `GET /plaintext` answer prebuilt once a second),
+//! `server.rs` is the netloop handler, `date.rs` formats the `Date`
+//! header, `args.rs` reads the command line. This file starts the reactors
+//! and handles signals.
 
 use std::io;
 use std::net::SocketAddr;

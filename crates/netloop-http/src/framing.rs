@@ -3,8 +3,13 @@
 //!
 //! [`parse`] is pure (bytes in, a request or an error out; no I/O, no
 //! allocation) and split-independent: for any way the same stream arrives,
-//! it returns the same requests and errors. `httparse` parses the head; this
-//! module adds what it leaves out: the body (`Content-Length` or `chunked`),
+//! it returns the same requests and errors. The usual head (a method in
+//! capitals, an origin-form target and header values of visible ASCII,
+//! CRLF line ends, the header rules below met) is read in one pass here,
+//! eight bytes at a time where it can; any other head, and one not yet
+//! complete, is left to `httparse`, which decides (a unit test checks that
+//! both read the same heads alike). Around the head this module adds what
+//! `httparse` leaves out: the body (`Content-Length` or `chunked`),
 //! the limits, the checks that stop request smuggling (both lengths given,
 //! conflicting lengths, a transfer coding list not ending in `chunked`,
 //! chunk lines with stray bytes or bare LFs), the `Host` rules and the

@@ -2,7 +2,9 @@
 //! error responses. Pure (request in, bytes appended to `out`), so the
 //! netloop server and its tokio peer answer byte for byte the same.
 //!
-//! - `GET /plaintext`: `Hello, World!` as `text/plain`;
+//! - `GET /plaintext`: `Hello, World!` as `text/plain` (for HTTP/1.1
+//!   keep-alive, [`respond_prebuilt`] copies the whole answer, built once
+//!   per `Date`, in one piece: [`Prebuilt`]);
 //! - `GET /json`: `{"message":"Hello, World!"}` as `application/json`,
 //!   serialised for each request;
 //! - `HEAD` on either: the same headers, no body;
