@@ -11,7 +11,9 @@
 # Reports requests/s, p50 and p99 latency, server CPU time per request (from
 # /proc/PID/stat; nginx runs with master_process off, so its one process is
 # the worker) and, when perf works, server syscalls per request (tracepoint
-# raw_syscalls:sys_enter), with the load average at the start and the end.
+# raw_syscalls:sys_enter), with the load average at the start and the end,
+# and the load generator's CPU time as a share of the run's wall time (wrk
+# at about 100 %: its one core is the limit, so req/s is client-bound).
 #
 #   scripts/bench_http.sh [ROUNDS=5] [SECONDS=5] [SCENARIO...]
 #
@@ -131,13 +133,14 @@ to_us() {
 
 echo "# $(date -u +%FT%TZ) rounds=$ROUNDS seconds=$SECS server on core $SERVER_CPU, load generator on core $CLIENT_CPU; load average at start: $(load_average)"
 echo "# contenders: ${CONTENDERS[*]}; pipeline script: $PIPELINE_LUA; results: $OUT"
-printf 'scenario\tcontender\tround\treq_per_sec\tp50_us\tp99_us\tcpu_us_per_req\tsyscalls_per_req\terrors\toffered\tload1\n' >"$OUT"
+printf 'scenario\tcontender\tround\treq_per_sec\tp50_us\tp99_us\tcpu_us_per_req\tsyscalls_per_req\terrors\toffered\tload1\tclient_cpu_pct\n' >"$OUT"
 
 for round in $(seq "$ROUNDS"); do
     for scenario in "${SCENARIOS[@]}"; do
         for contender in $(rotate "$round" "${CONTENDERS[@]}"); do
             start_http "$contender"
             offered=0
+            client_pct=nan
             if [ $HAVE_PERF = 1 ] && [[ $scenario != paced_* ]]; then
                 # One second of warm-up first.
                 read -r -a args <<<"${SPEC[$scenario]}"
@@ -159,8 +162,10 @@ for round in $(seq "$ROUNDS"); do
                 read -r -a args <<<"${SPEC[$scenario]}"
                 [ $HAVE_PERF = 1 ] || taskset -c "$CLIENT_CPU" wrk -t1 -d1s "${args[@]}" >/dev/null
                 before=$(cpu_ns_of "$SERVER_PID")
-                out=$(taskset -c "$CLIENT_CPU" wrk -t1 -d"${SECS}s" --latency "${args[@]}")
+                out=$(/usr/bin/time -f '%e %U %S' -o "$TMP/wrk_time" \
+                    taskset -c "$CLIENT_CPU" wrk -t1 -d"${SECS}s" --latency "${args[@]}")
                 after=$(cpu_ns_of "$SERVER_PID")
+                client_pct=$(awk '{ if ($1 > 0) printf "%.0f", ($2 + $3) / $1 * 100; else print "nan" }' "$TMP/wrk_time")
                 syscalls=nan
                 if [ $HAVE_PERF = 1 ]; then
                     kill -INT "$PERF_PID"
@@ -179,9 +184,9 @@ for round in $(seq "$ROUNDS"); do
             stop_pid "$SERVER_PID"
             SERVER_PID=
             wait_closed
-            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scenario" "$contender" "$round" "$rps" "$p50" \
-                "$p99" "$cpu_us" "$sys_req" "$errors" "$offered" "$(cut -d' ' -f1 /proc/loadavg)" >>"$OUT"
-            echo "# round $round $scenario $contender: $rps req/s, p50 $p50 us, p99 $p99 us, $cpu_us us CPU/req, $sys_req syscalls/req, errors $errors" >&2
+            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scenario" "$contender" "$round" "$rps" "$p50" \
+                "$p99" "$cpu_us" "$sys_req" "$errors" "$offered" "$(cut -d' ' -f1 /proc/loadavg)" "$client_pct" >>"$OUT"
+            echo "# round $round $scenario $contender: $rps req/s, p50 $p50 us, p99 $p99 us, $cpu_us us CPU/req, $sys_req syscalls/req, errors $errors, client CPU $client_pct %" >&2
         done
     done
 done
@@ -201,13 +206,13 @@ paired() {
 
 echo "# load average at end: $(load_average)"
 echo "# medians over $ROUNDS rounds"
-printf '%-20s %-13s %10s %8s %8s %11s %13s %6s\n' scenario server "req/s" "p50 us" "p99 us" "CPU us/req" "syscalls/req" errors
+printf '%-20s %-13s %10s %8s %8s %11s %13s %6s %11s\n' scenario server "req/s" "p50 us" "p99 us" "CPU us/req" "syscalls/req" errors "client CPU%"
 for scenario in "${SCENARIOS[@]}"; do
     for contender in "${CONTENDERS[@]}"; do
         errs=$(awk -F'\t' -v s="$scenario" -v c="$contender" 'NR > 1 && $1 == s && $2 == c { e += $9 } END { print e + 0 }' "$OUT")
-        printf '%-20s %-13s %10.0f %8s %8s %11s %13s %6d\n' "$scenario" "$contender" "$(col "$scenario" "$contender" 4)" \
+        printf '%-20s %-13s %10.0f %8s %8s %11s %13s %6d %11s\n' "$scenario" "$contender" "$(col "$scenario" "$contender" 4)" \
             "$(col "$scenario" "$contender" 5)" "$(col "$scenario" "$contender" 6)" "$(col "$scenario" "$contender" 7)" \
-            "$(col "$scenario" "$contender" 8)" "$errs"
+            "$(col "$scenario" "$contender" 8)" "$errs" "$(col "$scenario" "$contender" 12)"
     done
 done
 echo
