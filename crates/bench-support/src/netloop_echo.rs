@@ -1,6 +1,8 @@
 //! The netloop contender: a reactor with the library's [`Echo`] handler
 //! and default options (backlog 4096, `TCP_NODELAY`, 64 KiB shared read
-//! buffer).
+//! buffer) but for the echo example's two: water marks of 1 byte and 0 (it
+//! reads only while nothing is queued, as the bare mio loop does) and a
+//! read budget of 1 MiB per connection per turn.
 
 use std::io;
 use std::net::SocketAddr;
@@ -8,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use netloop::bytes::BytesMut;
 use netloop::handler::Echo;
-use netloop::{Ctx, Handler, ListenOptions, Reactor};
+use netloop::{ConnOptions, Ctx, Handler, ListenOptions, Reactor};
 
 use crate::Running;
 
@@ -23,7 +25,10 @@ pub fn run(
     ready: impl FnOnce(SocketAddr, &mut Reactor),
 ) -> io::Result<()> {
     let mut reactor = Reactor::new()?;
-    let options = ListenOptions::default();
+    let conn = ConnOptions::default()
+        .water_marks(1, 0)
+        .read_budget(1 << 20);
+    let options = ListenOptions::default().conn(conn);
     let listener = if delay.is_zero() {
         reactor.listen(addr, options, || Echo)?
     } else {
