@@ -107,7 +107,8 @@ pub struct ConnOptions {
     /// by default the connection is closed ([`CloseReason::InputFull`](crate::CloseReason::InputFull)).
     pub max_input: usize,
     /// Most bytes read from one connection per loop turn before others get a
-    /// go (fairness under floods).
+    /// go (fairness under floods). A turn also ends after 16 reads, or after
+    /// as many 64 KiB reads as the budget holds if that is more.
     pub read_budget: usize,
     /// How [`close`](crate::Ctx::close) ends a connection. With a deadline
     /// (the default, [`DEFAULT_LINGER`]: 5 s) it is a lingering close: flush

@@ -23,8 +23,19 @@ use crate::sys;
 
 /// Size of the reactor's shared read buffer: one read takes at most this much.
 pub(crate) const SCRATCH_SIZE: usize = 64 * 1024;
-/// Most reads of one connection per turn, whatever their size.
+/// Most reads of one connection per turn, whatever their size (more when
+/// the read budget holds more than that many full reads: see
+/// [`reads_per_turn`]).
 pub(crate) const MAX_READS_PER_TURN: usize = 16;
+
+/// How many reads one connection gets per turn: [`MAX_READS_PER_TURN`],
+/// or as many full reads as `budget` bytes hold if that is more, so that
+/// a budget above 1 MiB is not cut short by the count.
+#[inline]
+pub(crate) fn reads_per_turn(budget: usize) -> usize {
+    MAX_READS_PER_TURN.max(budget / SCRATCH_SIZE)
+}
+
 /// Read size when appending to a connection's own buffer.
 const APPEND_CHUNK: usize = 16 * 1024;
 
@@ -153,4 +164,17 @@ pub(crate) enum ReadEnd {
     Settled,
     /// The caller still checks for an error event and pending requests.
     Unsettled,
+}
+
+#[cfg(test)]
+mod reads_per_turn_tests {
+    use super::*;
+
+    #[test]
+    fn the_count_cap_follows_a_budget_above_one_mebibyte() {
+        assert_eq!(reads_per_turn(256 << 10), MAX_READS_PER_TURN);
+        assert_eq!(reads_per_turn(1 << 20), MAX_READS_PER_TURN);
+        assert_eq!(reads_per_turn(4 << 20), 64);
+        assert_eq!(reads_per_turn(1), MAX_READS_PER_TURN);
+    }
 }

@@ -9,7 +9,7 @@ use std::io;
 use bytes::BytesMut;
 
 use crate::conn::close::CloseReason;
-use crate::conn::read::{MAX_READS_PER_TURN, ReadEnd, Sink, Step};
+use crate::conn::read::{ReadEnd, Sink, Step, reads_per_turn};
 use crate::conn::state::ConnState;
 use crate::conn::{Flags, Intent};
 use crate::error::{Error, Result};
@@ -37,7 +37,7 @@ impl<S: 'static> Core<S> {
             return self.tls_read_ready(state, slot, scratch);
         }
         let mut budget = conn.opts.read_budget;
-        for _ in 0..MAX_READS_PER_TURN {
+        for _ in 0..reads_per_turn(budget) {
             match conn.next_step() {
                 Step::Stop if conn.flags.has(Flags::ERROR_SEEN) => return ReadEnd::Unsettled,
                 Step::Stop => return ReadEnd::Settled,

@@ -15,7 +15,7 @@ use bytes::BytesMut;
 
 use crate::conn::close::{CloseReason, TlsFailure};
 use crate::conn::connect::ConnectErrorKind;
-use crate::conn::read::{MAX_READS_PER_TURN, ReadEnd, Sink};
+use crate::conn::read::{ReadEnd, Sink, reads_per_turn};
 use crate::conn::state::ConnState;
 use crate::conn::tls::TlsError;
 use crate::conn::write::errno;
@@ -157,7 +157,7 @@ impl<S: 'static> Core<S> {
             return ReadEnd::Settled;
         };
         let mut budget = conn.opts.read_budget;
-        for _ in 0..MAX_READS_PER_TURN {
+        for _ in 0..reads_per_turn(budget) {
             let Some(conn) = conn_at!(self, slot) else {
                 return ReadEnd::Settled;
             };
