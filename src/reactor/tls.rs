@@ -243,6 +243,15 @@ impl<S: 'static> Core<S> {
                 return self.tls_failed(state, slot, e);
             }
         };
+        if got.handshake_done && self.failure_queued(slot) {
+            // The peer went away as the handshake ended (our last flight
+            // or the session tickets could not be sent): the queued
+            // failure closes it, and a handler that never had a usable
+            // session gets no on_open and no input.
+            plain.clear();
+            self.tls_plain = plain;
+            return;
+        }
         if got.handshake_done {
             self.tls_established(state, slot);
         }
@@ -252,6 +261,12 @@ impl<S: 'static> Core<S> {
         if got.close_notify {
             self.peer_finished(state, slot);
         }
+    }
+
+    /// Whether a send on the connection failed and its close is queued.
+    fn failure_queued(&self, slot: usize) -> bool {
+        self.conn(slot)
+            .is_none_or(|c| matches!(c.pending, Some(Intent::Fail(_))))
     }
 
     /// Hands decrypted input to `on_read` (what the handler leaves is
