@@ -588,7 +588,9 @@ impl<S: 'static> ServerHandle<S> {
 
     /// A new descriptor of every reactor's listening sockets (the same
     /// sockets), to hand to another process
-    /// ([`activation::hand_over`](crate::activation::hand_over)).
+    /// ([`activation::hand_over`](crate::activation::hand_over)). From then
+    /// on a graceful shutdown leaves the connections waiting in their
+    /// queues to that process instead of accepting them.
     pub fn listeners(&self) -> io::Result<Vec<std::net::TcpListener>> {
         let mut all = Vec::new();
         for reactor in self.reactors() {
@@ -681,7 +683,8 @@ impl<S: 'static> ServerHandle<S> {
     }
 
     /// Starts a graceful shutdown on every reactor: listeners close at
-    /// once, handlers get [`on_shutdown`](Handler::on_shutdown), and after
+    /// once (what waits in the accept queue of a listener the server bound
+    /// is accepted first, not reset), handlers get [`on_shutdown`](Handler::on_shutdown), and after
     /// `grace` what is still open is closed (idle) or aborted (busy). Each
     /// reactor's thread ends when its last connection is gone. Calling it
     /// again can only bring the deadline closer.

@@ -1,5 +1,7 @@
-//! Graceful shutdown: listeners close at once, handlers get on_shutdown; a
-//! slow reader with 8 MiB queued gets every byte if it reads before the
+//! Graceful shutdown: listeners close at once (connections the kernel had
+//! already queued on a listener of our own are accepted first and served,
+//! not reset; a shared listener's queue is left to its other holder),
+//! handlers get on_shutdown; a slow reader with 8 MiB queued gets every byte if it reads before the
 //! deadline, one that never reads is aborted at the deadline, and run()
 //! returns a summary of what was served.
 
@@ -151,4 +153,85 @@ fn handlers_that_finish_early_end_the_loop_before_the_deadline() {
     assert_eq!(summary.closed_with(CloseReason::Local), 1);
     assert_eq!(summary.bytes_out, PAYLOAD as u64);
     assert_eq!(summary.open, 0);
+}
+
+/// Says `bye` on shutdown, then closes; ignores input.
+struct Farewell;
+
+impl Handler for Farewell {
+    fn on_read(&mut self, _: &mut Ctx<'_>, input: &mut BytesMut) {
+        input.clear();
+    }
+    fn on_shutdown(&mut self, ctx: &mut Ctx<'_>) {
+        ctx.send(b"bye").expect("queued");
+        ctx.close();
+    }
+}
+
+#[test]
+fn connections_queued_in_the_kernel_when_shutdown_begins_are_served_not_reset() {
+    const QUEUED: usize = 5;
+    let log = Log::default();
+    let mut reactor = netloop::Reactor::new().unwrap();
+    let l = log.clone();
+    let id = reactor
+        .listen(
+            ([127, 0, 0, 1], 0).into(),
+            ListenOptions::default(),
+            move || Recorder::new(Farewell, l.clone()),
+        )
+        .unwrap();
+    let addr = reactor.listener_addr(id).unwrap();
+    // Completed by the kernel, not yet accepted: the loop has not run.
+    let clients: Vec<TcpStream> = (0..QUEUED).map(|_| client(addr)).collect();
+    reactor.shutdown(Duration::from_secs(60));
+    // Each client reads to the end, then closes (which ends our linger).
+    let readers = std::thread::spawn(move || {
+        clients
+            .into_iter()
+            .map(|mut c| read_to_end(&mut c))
+            .collect::<Vec<_>>()
+    });
+    let summary = reactor.run().unwrap();
+    for (got, end) in readers.join().unwrap() {
+        assert!(
+            end.is_ok(),
+            "a queued client's connection ended with {end:?}"
+        );
+        assert_eq!(got, b"bye", "what a queued client received");
+    }
+    assert_eq!(
+        TcpStream::connect(addr).unwrap_err().kind(),
+        std::io::ErrorKind::ConnectionRefused
+    );
+    assert_eq!(summary.accepted, QUEUED as u64);
+    log.assert_one_close_each();
+    for id in log.conns() {
+        assert_eq!(
+            log.of(id),
+            [Ev::Open, Ev::Shutdown, Ev::Close(CloseReason::Local)]
+        );
+    }
+}
+
+#[test]
+fn a_shared_listener_leaves_its_queue_to_the_other_holder() {
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = held.local_addr().unwrap();
+    let mut reactor = netloop::Reactor::new().unwrap();
+    reactor
+        .adopt_listener(held.try_clone().unwrap(), ListenOptions::default(), || {
+            Farewell
+        })
+        .unwrap();
+    let mut waiting = client(addr);
+    reactor.shutdown(Duration::from_secs(60));
+    let summary = reactor.run().unwrap();
+    assert_eq!(summary.accepted, 0, "the reactor took a queued connection");
+    // The other holder of the socket still has the connection, alive.
+    let (mut taken, _) = held.accept().unwrap();
+    taken.write_all(b"still here").unwrap();
+    let mut got = [0u8; 10];
+    std::io::Read::read_exact(&mut waiting, &mut got).unwrap();
+    assert_eq!(&got, b"still here");
 }

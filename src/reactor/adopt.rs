@@ -18,7 +18,7 @@ use crate::reactor::Reactor;
 use crate::reactor::core::Core;
 use crate::reactor::ctx::ReactorCtx;
 use crate::reactor::handler::Handler;
-use crate::reactor::listener::{ListenOptions, ListenSocket};
+use crate::reactor::listener::{ListenOptions, ListenSocket, Ownership};
 use crate::token::{ConnId, ListenerId};
 
 impl<S: 'static> Core<S> {
@@ -41,7 +41,7 @@ impl<S: 'static> Core<S> {
         listener.set_nonblocking(true)?;
         SockRef::from(&listener).set_cloexec(true)?;
         let socket = ListenSocket::Tcp(TcpListener::from_std(listener));
-        self.add_listener(socket, None, opts, factory)
+        self.add_listener(socket, None, opts, factory, Ownership::Shared)
     }
 
     /// Takes a Unix domain listening socket, as [`adopt_listener`] takes a
@@ -65,7 +65,7 @@ impl<S: 'static> Core<S> {
         listener.set_nonblocking(true)?;
         SockRef::from(&listener).set_cloexec(true)?;
         let socket = ListenSocket::Unix(UnixListener::from_std(listener));
-        self.add_listener(socket, None, opts, factory)
+        self.add_listener(socket, None, opts, factory, Ownership::Shared)
     }
 
     /// Takes a connected stream: made non-blocking, `opts` applied, then
@@ -142,7 +142,9 @@ impl<S: 'static> Reactor<S> {
     /// Of `opts`, what applies after `listen(2)` applies: connection
     /// options, `max_connections`, `accept_budget`; the address, backlog and
     /// `reuse_*` are the socket's own. A socket that is not a listening TCP
-    /// socket is refused (`InvalidInput`).
+    /// socket is refused (`InvalidInput`). Another process may hold the
+    /// same socket, so a graceful shutdown closes it without taking the
+    /// connections waiting in its queue (they stay for the other holder).
     ///
     /// ```
     /// use netloop::{ListenOptions, Reactor, handler::Echo};

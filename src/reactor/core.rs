@@ -19,7 +19,7 @@ use crate::conn::{Conn, Flags, Origin};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::reactor::handler::Handler;
-use crate::reactor::listener::Listener;
+use crate::reactor::listener::{Drained, Listener};
 use crate::reactor::schedule::TimerTask;
 use crate::reactor::source::SourceEntry;
 use crate::timer::{Clock, TimerQueue};
@@ -123,6 +123,9 @@ pub(crate) struct Core<S> {
     #[cfg(feature = "tls")]
     pub(crate) tls_plain: BytesMut,
     input_pool: Vec<BytesMut>,
+    /// Connections taken from listeners closed by a shutdown, not yet
+    /// opened (`Core::open_drained`).
+    pub(crate) drained: Vec<Drained<S>>,
     pub(crate) index: u8,
     next_generation: u32,
     /// Open connections (not yet Closed).
@@ -164,6 +167,7 @@ impl<S: 'static> Core<S> {
             #[cfg(feature = "tls")]
             tls_plain: BytesMut::new(),
             input_pool: Vec::new(),
+            drained: Vec::new(),
             index,
             next_generation: generation_seed(),
             live_conns: 0,
@@ -298,7 +302,7 @@ impl<S: 'static> Core<S> {
 
     /// Whether the next poll must not block.
     pub(crate) fn has_pending_work(&self) -> bool {
-        !self.ready.is_empty() || !self.deferred.is_empty()
+        !self.ready.is_empty() || !self.deferred.is_empty() || !self.drained.is_empty()
     }
 
     /// Moves deferred slots to the ready queue for the next turn.
@@ -478,8 +482,14 @@ impl<S: 'static> Core<S> {
     /// their budget wait in `deferred` for the next turn).
     pub(crate) fn run_ready(&mut self, state: &mut S) {
         let mut scratch = std::mem::take(&mut self.scratch);
-        while let Some(slot) = self.ready.pop() {
-            self.process_slot(state, slot, &mut scratch);
+        loop {
+            while let Some(slot) = self.ready.pop() {
+                self.process_slot(state, slot, &mut scratch);
+            }
+            if self.drained.is_empty() {
+                break;
+            }
+            self.open_drained(state);
         }
         self.scratch = scratch;
     }

@@ -318,7 +318,9 @@ impl<'a, S: 'static> ReactorCtx<'a, S> {
         self.core.stopping = true;
     }
 
-    /// Starts a graceful shutdown: listeners close at once, handlers get
+    /// Starts a graceful shutdown: listeners close at once (connections
+    /// already waiting in the accept queue of a listener bound here are
+    /// accepted first, not reset), handlers get
     /// [`on_shutdown`](Handler::on_shutdown); after `grace`, connections
     /// with nothing queued are closed and the rest aborted. `run()` returns
     /// when the last connection is gone.

@@ -28,10 +28,10 @@ use mio::event::Source;
 use mio::net::{TcpListener, UnixListener};
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
-use crate::conn::Origin;
 use crate::conn::options::ConnOptions;
 use crate::conn::state::ConnState;
 use crate::conn::stream::Stream;
+use crate::conn::{Flags, Origin};
 use crate::reactor::core::{Core, Entry};
 use crate::reactor::handler::Handler;
 use crate::reactor::schedule::TimerTask;
@@ -245,6 +245,30 @@ impl ListenSocket {
 /// Makes the handler of each accepted connection.
 pub(crate) type Factory<S> = Box<dyn FnMut() -> Box<dyn Handler<S>>>;
 
+/// Whether closing a listener's descriptor closes the socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Ownership {
+    /// Bound here and never handed out: closing it resets the connections
+    /// still waiting in its accept queue, so a shutdown accepts them first.
+    Exclusive,
+    /// Inherited, or handed out with `listener_sockets`: another process
+    /// may accept what is queued, so a shutdown leaves the queue alone.
+    Shared,
+}
+
+/// A connection taken from the queue of a listener closing at shutdown,
+/// opened on the next pass over the ready queue.
+pub(crate) struct Drained<S> {
+    stream: Stream,
+    opts: Rc<ConnOptions>,
+    handler: Box<dyn Handler<S>>,
+    listener: ListenerId,
+}
+
+/// At most this many connections are taken from one queue at shutdown
+/// (the kernel caps a queue at `somaxconn`, 4096 by default).
+const DRAIN_MAX: usize = 1 << 16;
+
 /// Why a listener is not accepting.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Paused {
@@ -262,6 +286,8 @@ pub(crate) struct Listener<S> {
     max_connections: Option<usize>,
     accept_budget: usize,
     factory: Factory<S>,
+    /// Whether another process may hold the socket too.
+    ownership: Ownership,
     /// An event said connections may be waiting (cleared on EAGAIN).
     readable: bool,
     /// In the ready queue.
@@ -273,6 +299,63 @@ pub(crate) struct Listener<S> {
     open: usize,
     last_error_log: Option<u64>,
     errors_since_log: u64,
+}
+
+impl<S: 'static> Listener<S> {
+    /// The handler for an accepted stream, with the stream's Unix socket
+    /// options applied. A factory that panics costs only this connection:
+    /// `None`, and the stream is reset.
+    fn handler_for(&mut self, stream: &Stream) -> Option<Box<dyn Handler<S>>> {
+        let Ok(handler) = panic::catch_unwind(AssertUnwindSafe(&mut self.factory)) else {
+            log::error!(
+                "{:?}: handler factory panicked; connection dropped",
+                self.id
+            );
+            let _ = sys::set_abortive_close(stream);
+            return None;
+        };
+        if stream.is_unix() && self.conn_opts.has_unix_options() {
+            if let Err(e) = self.conn_opts.apply_unix(SockRef::from(stream)) {
+                log::debug!("{:?}: socket options of an accepted socket: {e}", self.id);
+            }
+        }
+        Some(handler)
+    }
+
+    /// Accepts every queued connection (up to `max_connections` and
+    /// [`DRAIN_MAX`]) into `into`, stopping at an empty queue or an error
+    /// that would pause accepting. Returns how many factories panicked.
+    fn take_queued(&mut self, into: &mut Vec<Drained<S>>) -> u64 {
+        let mut panics = 0;
+        for _ in 0..DRAIN_MAX {
+            if self.max_connections.is_some_and(|max| self.open >= max) {
+                break;
+            }
+            match self.socket.accept() {
+                Ok(stream) => {
+                    let Some(handler) = self.handler_for(&stream) else {
+                        panics += 1;
+                        continue;
+                    };
+                    self.open += 1;
+                    into.push(Drained {
+                        stream,
+                        opts: self.conn_opts.clone(),
+                        handler,
+                        listener: self.id,
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted || is_connection_error(&e) => {}
+                Err(e) => {
+                    if e.kind() != io::ErrorKind::WouldBlock {
+                        log::warn!("{:?}: accept at shutdown failed: {e}", self.id);
+                    }
+                    break;
+                }
+            }
+        }
+        panics
+    }
 }
 
 /// Accept errors after which the next queued connection can be accepted.
@@ -312,7 +395,7 @@ impl<S: 'static> Core<S> {
     {
         let socket = opts.bind(addr)?;
         let socket = ListenSocket::Tcp(TcpListener::from_std(socket.into()));
-        self.add_listener(socket, None, opts, factory)
+        self.add_listener(socket, None, opts, factory, Ownership::Exclusive)
     }
 
     /// Binds a Unix domain listener and registers it.
@@ -328,7 +411,7 @@ impl<S: 'static> Core<S> {
     {
         let (socket, file) = opts.bind_unix(addr)?;
         let socket = ListenSocket::Unix(UnixListener::from_std(socket.into()));
-        self.add_listener(socket, file, opts, factory)
+        self.add_listener(socket, file, opts, factory, Ownership::Exclusive)
     }
 
     /// Registers a listening socket (bound here, or handed in) and puts it
@@ -339,6 +422,7 @@ impl<S: 'static> Core<S> {
         file: Option<SocketFile>,
         opts: ListenOptions,
         mut factory: F,
+        ownership: Ownership,
     ) -> io::Result<ListenerId>
     where
         H: Handler<S>,
@@ -356,6 +440,7 @@ impl<S: 'static> Core<S> {
             max_connections: opts.max_connections,
             accept_budget: opts.accept_budget.max(1),
             factory: Box::new(move || Box::new(factory())),
+            ownership,
             readable: true,
             queued: false,
             paused: Paused::default(),
@@ -415,12 +500,15 @@ impl<S: 'static> Core<S> {
 
     /// A duplicate of every TCP listening socket (same socket, new
     /// descriptor), to hand to another process.
-    pub(crate) fn listener_sockets(&self) -> io::Result<Vec<std::net::TcpListener>> {
+    /// From then on, a shutdown leaves their accept queues to the other
+    /// process.
+    pub(crate) fn listener_sockets(&mut self) -> io::Result<Vec<std::net::TcpListener>> {
         self.entries
-            .iter()
+            .iter_mut()
             .filter_map(|(_, e)| match e {
                 Entry::Listener(l) => match &l.socket {
                     ListenSocket::Tcp(socket) => {
+                        l.ownership = Ownership::Shared;
                         Some(SockRef::from(socket).try_clone().map(Into::into))
                     }
                     ListenSocket::Unix(_) => None,
@@ -472,19 +560,10 @@ impl<S: 'static> Core<S> {
                 Ok(stream) => {
                     l.backoff_ms = RETRY_MIN_MS;
                     self.metrics.accepted.bump(1);
-                    // A factory that panics costs only this connection.
-                    let made = panic::catch_unwind(AssertUnwindSafe(&mut l.factory));
-                    let Ok(handler) = made else {
-                        log::error!("{:?}: handler factory panicked; connection dropped", l.id);
+                    let Some(handler) = l.handler_for(&stream) else {
                         self.metrics.panics.bump(1);
-                        let _ = sys::set_abortive_close(&stream);
                         continue;
                     };
-                    if stream.is_unix() && l.conn_opts.has_unix_options() {
-                        if let Err(e) = l.conn_opts.apply_unix(SockRef::from(&stream)) {
-                            log::debug!("{:?}: socket options of an accepted socket: {e}", l.id);
-                        }
-                    }
                     l.open += 1;
                     let origin = Origin::Accepted(l.id);
                     let opts = l.conn_opts.clone();
@@ -518,16 +597,57 @@ impl<S: 'static> Core<S> {
         opts: Rc<ConnOptions>,
         handler: Box<dyn Handler<S>>,
         origin: Origin,
-    ) {
+    ) -> Option<usize> {
         let listener = match origin {
             Origin::Accepted(l) => l,
             Origin::Outbound(_) => unreachable!("accepted connections come from a listener"),
         };
         match self.add_conn(stream, ConnState::Open, opts, handler, origin) {
-            Ok(slot) => self.opened_or_handshaking(state, slot),
+            Ok(slot) => {
+                self.opened_or_handshaking(state, slot);
+                Some(slot)
+            }
             Err(e) => {
                 log::warn!("accept: could not register a connection: {e}");
                 self.listener_conn_closed(listener);
+                None
+            }
+        }
+    }
+
+    /// Closes a listener at shutdown. If the socket is ours alone, the
+    /// connections the kernel has already completed on it are accepted
+    /// first: their clients believe they are connected and may have sent a
+    /// request, and the close would reset them. They are kept in
+    /// `drained` and opened by [`open_drained`](Self::open_drained).
+    pub(crate) fn drain_and_close_listener(&mut self, id: ListenerId) {
+        let listener = match self.entries.get_mut(id.0.slot()) {
+            Some(Entry::Listener(l)) if l.id == id => l,
+            _ => return,
+        };
+        if listener.ownership == Ownership::Exclusive {
+            let before = self.drained.len();
+            let panics = listener.take_queued(&mut self.drained);
+            let taken = self.drained.len() - before;
+            self.metrics.accepted.bump(taken as u64);
+            self.metrics.panics.bump(panics);
+            if taken > 0 {
+                log::info!("{id:?}: {taken} queued connections accepted before closing");
+            }
+        }
+        self.close_listener(id);
+    }
+
+    /// Opens the connections taken from closing listeners: each gets
+    /// `on_open`, then `on_shutdown`.
+    pub(crate) fn open_drained(&mut self, state: &mut S) {
+        for d in std::mem::take(&mut self.drained) {
+            let origin = Origin::Accepted(d.listener);
+            if let Some(slot) = self.open_accepted(state, d.stream, d.opts, d.handler, origin) {
+                if let Some(conn) = conn_at!(self, slot) {
+                    conn.flags.insert(Flags::NOTIFY_SHUTDOWN);
+                }
+                self.enqueue(slot);
             }
         }
     }

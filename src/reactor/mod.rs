@@ -330,7 +330,9 @@ impl<S: 'static> Reactor<S> {
     pub fn is_finished(&self) -> bool {
         self.finished
             || self.core.stopping
-            || (self.core.shutting_down && self.core.live_conns == 0)
+            || (self.core.shutting_down
+                && self.core.live_conns == 0
+                && self.core.drained.is_empty())
     }
 
     /// Runs turns until [`stop`](Self::stop), or until a

@@ -1,7 +1,13 @@
 //! Graceful shutdown and hard stop.
 //!
 //! Shutdown: listeners close at once (new clients are refused by the
-//! kernel), every open connection's handler gets `on_shutdown` and may
+//! kernel). Closing a socket resets the connections still waiting in its
+//! accept queue, whose clients believe they are connected and may have
+//! sent a request; so a listener this reactor bound (and did not hand out)
+//! is first emptied: those connections are accepted and get `on_open`,
+//! then `on_shutdown`, like the rest. An inherited or handed-out listener
+//! keeps its queue for the other process that holds it. Every open
+//! connection's handler gets `on_shutdown` and may
 //! finish and close itself. At the deadline, connections with nothing
 //! queued are closed gracefully and the rest (still flushing to a slow
 //! reader, or lingering) are aborted; both report [`CloseReason::Shutdown`].
@@ -36,7 +42,7 @@ impl<S: 'static> Core<S> {
         }
         self.shutting_down = true;
         for id in self.listener_ids() {
-            self.close_listener(id);
+            self.drain_and_close_listener(id);
         }
         for slot in self.conn_slots() {
             if let Some(conn) = conn_at!(self, slot) {
