@@ -21,6 +21,9 @@
 #   plaintext_c100, json_c100, plaintext_c64, json_c64: wrk -t1 -cN, keep-alive
 #   plaintext_c256_p16: pipelined 16 deep (the http example's pipeline.lua,
 #       looked up at run time); wrk's latency there is per batch of 16
+#   indep_c256_p16: the same pipelined load from tools/loadgen-indep
+#       (--mode http --conns 256 --depth 16), a second generator that shares
+#       no code with wrk or netloop; its client_cpu_pct is its own
 #   paced_R (e.g. paced_10000 paced_25000 paced_50000): tools/loadgen-indep
 #       --mode http, 100 keep-alive conns offering R requests/s on a fixed
 #       schedule, latency from when each request was due (p99 against
@@ -70,7 +73,7 @@ for c in "${CONTENDERS[@]}"; do
 done
 for s in "${SCENARIOS[@]}"; do
     case $s in
-    paced_*) [ -n "$INDEP_BIN" ] || INDEP_BIN=$(build_standalone tools/loadgen-indep loadgen-indep) ;;
+    paced_* | indep_c256_p16) [ -n "$INDEP_BIN" ] || INDEP_BIN=$(build_standalone tools/loadgen-indep loadgen-indep) ;;
     *) [ -n "${SPEC[$s]:-}" ] || { echo "unknown scenario $s" >&2; exit 2; } ;;
     esac
 done
@@ -141,17 +144,23 @@ for round in $(seq "$ROUNDS"); do
             start_http "$contender"
             offered=0
             client_pct=nan
-            if [ $HAVE_PERF = 1 ] && [[ $scenario != paced_* ]]; then
+            if [ $HAVE_PERF = 1 ] && [ -n "${SPEC[$scenario]:-}" ]; then
                 # One second of warm-up first.
                 read -r -a args <<<"${SPEC[$scenario]}"
                 taskset -c "$CLIENT_CPU" wrk -t1 -d1s "${args[@]}" >/dev/null
                 perf stat -e raw_syscalls:sys_enter -x, -o "$TMP/perf" -p "$SERVER_PID" &
                 PERF_PID=$!
             fi
-            if [[ $scenario == paced_* ]]; then
-                offered=${scenario#paced_}
-                line=$(taskset -c "$CLIENT_CPU" "$INDEP_BIN" --mode http --addr "$ADDR" --conns 100 \
-                    --path /plaintext --rate "$offered" --warmup 1 --duration "$SECS" --server-pid "$SERVER_PID")
+            if [ -z "${SPEC[$scenario]:-}" ]; then
+                if [[ $scenario == paced_* ]]; then
+                    offered=${scenario#paced_}
+                    load=(--conns 100 --rate "$offered")
+                else
+                    load=(--conns 256 --depth 16)
+                fi
+                line=$(taskset -c "$CLIENT_CPU" "$INDEP_BIN" --mode http --addr "$ADDR" "${load[@]}" \
+                    --path /plaintext --warmup 1 --duration "$SECS" --server-pid "$SERVER_PID")
+                client_pct=$(awk -v u="$(field client_cpu_util "$line")" 'BEGIN { printf "%.0f", u * 100 }')
                 rps=$(field msgs_per_sec "$line")
                 p50=$(field p50_us "$line")
                 p99=$(field p99_us "$line")

@@ -6,7 +6,7 @@
 //! ```text
 //! loadgen-indep --mode pingpong --addr 127.0.0.1:17300 --conns 100 --size 64
 //! loadgen-indep --mode bulk     --addr 127.0.0.1:17300 --conns 10 --size 65536 [--depth 0]
-//! loadgen-indep --mode http     --addr 127.0.0.1:18480 --conns 100 --path /plaintext [--rate 25000]
+//! loadgen-indep --mode http     --addr 127.0.0.1:18480 --conns 100 --path /plaintext [--rate 25000] [--depth 16]
 //!     common: [--warmup SECS=1] [--duration SECS=5] [--server-pid PID] [--read-buf BYTES=65536]
 //! ```
 //!
@@ -19,7 +19,9 @@
 //!   message is one `size`-byte chunk; its latency runs from the start of
 //!   its write to the arrival of its last echoed byte.
 //! - `http`: `GET PATH HTTP/1.1` on keep-alive connections, one request in
-//!   flight per connection. With `--rate R` the connections together send R
+//!   flight per connection, or with `--depth D` D pipelined requests sent in
+//!   one write and all D responses read before the next batch (as wrk's
+//!   pipeline script does). With `--rate R` the connections together send R
 //!   requests/s on a fixed schedule (each connection one per `conns / R` s,
 //!   staggered) and latency runs from when a request was due, not from when
 //!   it went out, so a server that falls behind shows it in the percentiles
@@ -113,6 +115,9 @@ fn parse_args() -> Result<Args, String> {
             "--read-buf" => a.read_buf = v.parse().map_err(|e| bad(&e))?,
             _ => return Err(format!("unknown option {k}")),
         }
+    }
+    if a.mode == Mode::Http && a.depth > 1 && a.rate > 0.0 {
+        return Err("--depth above 1 (pipelining) and --rate do not go together".into());
     }
     if a.conns == 0 || a.size == 0 || a.read_buf == 0 {
         return Err("--conns, --size and --read-buf must be positive".into());
@@ -239,18 +244,24 @@ async fn bulk(
     tokio::try_join!(writer, reader).map(|_| ())
 }
 
-/// One keep-alive connection sending GETs, one in flight, paced when
-/// `period` is given (first one due at `start`).
+/// One keep-alive connection sending GETs, `depth` at a time (pipelined
+/// in one write when `depth` > 1), paced when `period` is given (first
+/// batch due at `start`). Each response's latency runs from when its batch
+/// was due (or went out).
 async fn http(
     mut s: TcpStream,
     request: Rc<Vec<u8>>,
+    depth: usize,
     period: Option<Duration>,
     start: tokio::time::Instant,
     read_buf: usize,
     sh: Rc<Shared>,
 ) -> io::Result<()> {
+    let batch: Vec<u8> = request.repeat(depth.max(1));
+    let end_of_head = memchr::memmem::Finder::new(b"\r\n\r\n");
     let mut buf: Vec<u8> = Vec::with_capacity(read_buf);
-    let mut tmp = vec![0u8; read_buf];
+    // Start of the first unparsed response in `buf`.
+    let mut at = 0;
     let mut due = start;
     loop {
         let intended = match period {
@@ -262,36 +273,41 @@ async fn http(
             }
             None => Instant::now(),
         };
-        s.write_all(&request).await?;
-        // Read one response: headers, then Content-Length bytes of body.
-        loop {
-            if let Some(total) = response_len(&buf) {
-                if buf.len() >= total {
-                    buf.drain(..total);
-                    sh.done(total as u64, intended.elapsed());
-                    break;
+        s.write_all(&batch).await?;
+        let mut answered = 0;
+        // When the bytes parsed so far arrived.
+        let mut arrived = Instant::now();
+        while answered < depth.max(1) {
+            if let Some(total) = response_len(&end_of_head, &buf[at..]) {
+                if buf.len() - at >= total {
+                    at += total;
+                    answered += 1;
+                    sh.done(total as u64, arrived - intended);
+                    continue;
                 }
             }
-            let n = s.read(&mut tmp).await?;
-            if n == 0 {
+            // Keep only the unparsed tail, then read after it.
+            buf.drain(..at);
+            at = 0;
+            buf.reserve(read_buf);
+            if s.read_buf(&mut buf).await? == 0 {
                 return Err(io::ErrorKind::UnexpectedEof.into());
             }
-            buf.extend_from_slice(&tmp[..n]);
+            arrived = Instant::now();
         }
     }
 }
 
 /// The length of the whole response at the start of `buf`, once its
 /// headers are complete.
-fn response_len(buf: &[u8]) -> Option<usize> {
-    let end = buf.windows(4).position(|w| w == b"\r\n\r\n")?;
-    let head = std::str::from_utf8(&buf[..end]).ok()?;
+fn response_len(end_of_head: &memchr::memmem::Finder<'_>, buf: &[u8]) -> Option<usize> {
+    let end = end_of_head.find(buf)?;
     let mut len = 0usize;
-    for line in head.split("\r\n").skip(1) {
-        if let Some((k, v)) = line.split_once(':') {
-            if k.trim().eq_ignore_ascii_case("content-length") {
-                len = v.trim().parse().ok()?;
-            }
+    for line in buf[..end].split(|&b| b == b'\n').skip(1) {
+        const NAME: &[u8] = b"content-length:";
+        if line.len() > NAME.len() && line[..NAME.len()].eq_ignore_ascii_case(NAME) {
+            let value = std::str::from_utf8(&line[NAME.len()..]).ok()?;
+            len = value.trim().parse().ok()?;
         }
     }
     Some(end + 4 + len)
@@ -343,7 +359,7 @@ async fn run(a: Args) -> i32 {
                 Mode::Bulk => bulk(s, a2.size, a2.depth, a2.read_buf, sh2.clone()).await,
                 Mode::Http => {
                     let start = t0 + period.map_or(Duration::ZERO, |p| p.mul_f64(i as f64 / a2.conns as f64));
-                    http(s, request, period, start, a2.read_buf, sh2.clone()).await
+                    http(s, request, a2.depth, period, start, a2.read_buf, sh2.clone()).await
                 }
             };
             if let Err(e) = r {
