@@ -7,7 +7,7 @@ Reads whichever of these exist (the scripts write NAME-DATE.tsv and point
 NAME.tsv at the latest):
 
 - http.tsv (scripts/bench_http.sh): http_throughput.svg (req/s and server
-  CPU per request per contender, one group per closed-loop scenario) and
+  CPU per request per contender, one row per closed-loop scenario) and
   http_p99_vs_load.svg (p99 latency against offered load, from the paced_R
   scenarios).
 - echo_indep.tsv (scripts/bench_echo_indep.sh): echo_generators.svg
@@ -119,13 +119,20 @@ def http(path, out):
                    key=lambda s: int(s.split("_")[1]))
     rounds = len({r["round"] for r in rows})
     if closed:
-        fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
-        bars(axes[0], closed, contenders, lambda g, s: med(by[(g, s)], "req_per_sec"),
-             "requests/s (median)", "Throughput (higher is better)")
-        bars(axes[1], closed, contenders, lambda g, s: med(by[(g, s)], "cpu_us_per_req"),
-             "server CPU µs per request (median)", "CPU per request (lower is better)", "{:.2f}")
-        axes[0].legend(fontsize=7)
-        fig.suptitle(f"HTTP, one core per server, wrk -t1 on the other ({rounds} rounds)", fontsize=9)
+        # One row per scenario, so that each gets its own scale.
+        fig, axes = plt.subplots(len(closed), 2, figsize=(9, 2.6 * len(closed)), squeeze=False)
+        for i, sc in enumerate(closed):
+            gen = "tools/loadgen-indep" if sc.startswith("indep_") else "wrk -t1"
+            bars(axes[i][0], [sc], contenders, lambda g, s: med(by[(g, s)], "req_per_sec"),
+                 "requests/s (median)", f"{sc} ({gen}): req/s", "{:,.0f}")
+            bars(axes[i][1], [sc], contenders, lambda g, s: med(by[(g, s)], "cpu_us_per_req"),
+                 "server CPU µs per request", f"{sc}: server CPU per request", "{:.2f}")
+            for ax in axes[i]:
+                ax.set_xticks([])
+        axes[0][0].legend(fontsize=7, loc="lower left")
+        fig.suptitle(f"HTTP /plaintext, one core per server, the load generator on the other ({rounds} rounds; "
+                     "req/s: higher is better, CPU: lower)",
+                     fontsize=9)
         save(fig, out, "http_throughput.svg")
     if paced:
         fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
