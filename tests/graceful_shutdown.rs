@@ -171,17 +171,11 @@ impl Handler for Farewell {
 #[test]
 fn connections_queued_in_the_kernel_when_shutdown_begins_are_served_not_reset() {
     const QUEUED: usize = 5;
-    let log = Log::default();
-    let mut reactor = netloop::Reactor::new().unwrap();
-    let l = log.clone();
-    let id = reactor
-        .listen(
-            ([127, 0, 0, 1], 0).into(),
-            ListenOptions::default(),
-            move || Recorder::new(Farewell, l.clone()),
-        )
-        .unwrap();
-    let addr = reactor.listener_addr(id).unwrap();
+    let common::inline::Inline {
+        mut reactor,
+        addr,
+        log,
+    } = common::inline::Inline::new(ListenOptions::default(), || Farewell);
     // Completed by the kernel, not yet accepted: the loop has not run.
     let clients: Vec<TcpStream> = (0..QUEUED).map(|_| client(addr)).collect();
     reactor.shutdown(Duration::from_secs(60));

@@ -215,39 +215,27 @@ fn client_io(tls: &mut rustls::ClientConnection, tcp: &mut std::net::TcpStream) 
 #[test]
 fn a_client_that_resets_right_after_its_finished_never_gets_on_open() {
     let cert = TestCert::new();
-    let log = Log::default();
-    let mut reactor = netloop::Reactor::new().unwrap();
-    let l = log.clone();
-    let id = reactor
-        .listen(
-            ([127, 0, 0, 1], 0).into(),
-            tls_opts(&cert, ConnOptions::default()),
-            move || Recorder::new(Echo, l.clone()),
-        )
-        .unwrap();
-    let mut tcp = client(reactor.listener_addr(id).unwrap());
+    let mut server = common::inline::Inline::new(tls_opts(&cert, ConnOptions::default()), || Echo);
+    let mut tcp = server.client();
     tcp.set_nonblocking(true).unwrap();
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
     let mut tls = rustls::ClientConnection::new(cert.client(), name).unwrap();
-    // The loop runs only between the client's steps, so the client's
+    // The loop turns only between the client's steps, so the client's
     // Finished and its reset reach the server in the same read.
     let deadline = std::time::Instant::now() + PATIENCE;
     while tls.is_handshaking() {
         assert!(std::time::Instant::now() < deadline, "no handshake");
         client_io(&mut tls, &mut tcp);
-        reactor.turn(Some(Duration::from_millis(5))).unwrap();
+        server.turn();
     }
     client_io(&mut tls, &mut tcp); // our Finished
     reset(tcp);
-    while log.closes().is_empty() {
-        assert!(std::time::Instant::now() < deadline, "no close");
-        reactor.turn(Some(Duration::from_millis(5))).unwrap();
-    }
-    let events: Vec<Ev> = log.events().into_iter().map(|(_, ev)| ev).collect();
+    server.turn_until("the close", |_, log| !log.closes().is_empty());
+    let events: Vec<Ev> = server.log.events().into_iter().map(|(_, ev)| ev).collect();
     assert_eq!(
         events,
         [Ev::Close(CloseReason::Reset)],
         "one close, no on_open"
     );
-    assert_eq!(reactor.metrics().tls_handshakes, 0);
+    assert_eq!(server.reactor.metrics().tls_handshakes, 0);
 }
