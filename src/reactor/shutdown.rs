@@ -52,7 +52,7 @@ impl<S: 'static> Core<S> {
         }
         log::info!(
             "shutting down: {} connections, grace {grace:?}",
-            self.live_conns
+            self.live_conns + self.drained.len()
         );
     }
 
