@@ -241,3 +241,32 @@ fn a_server_flight_larger_than_the_socket_buffer_is_sent_on_writable() {
     let metrics = server.finish();
     assert_eq!(metrics.tls_handshakes, 1);
 }
+
+#[test]
+fn a_handshake_under_way_at_shutdown_gets_on_open_before_on_shutdown() {
+    let cert = TestCert::new();
+    let opts = ListenOptions::default().tls(Arc::new(cert.server()));
+    let mut server = common::inline::Inline::new(opts, || Echo);
+    let mut tcp = server.client();
+    tcp.set_nonblocking(true).unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = rustls::ClientConnection::new(cert.client(), name).unwrap();
+    client_io(&mut tls, &mut tcp); // the ClientHello
+    server.turn_until("the handshake began", |r, _| r.conn_count() == 1);
+    server.reactor.shutdown(std::time::Duration::from_secs(60));
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while tls.is_handshaking() {
+        assert!(std::time::Instant::now() < deadline, "no handshake");
+        client_io(&mut tls, &mut tcp);
+        server.turn();
+    }
+    client_io(&mut tls, &mut tcp); // our Finished
+    server.turn_until("on_shutdown", |_, log| {
+        log.count(|e| *e == Ev::Shutdown) == 1
+    });
+    drop(tcp); // our FIN ends the close that on_shutdown began
+    server.turn_until("the close", |_, log| !log.closes().is_empty());
+    let events: Vec<Ev> = server.log.events().into_iter().map(|(_, ev)| ev).collect();
+    assert_eq!(events[..2], [Ev::Open, Ev::Shutdown], "{events:?}");
+    server.finish();
+}

@@ -194,24 +194,6 @@ fn random_bytes_to_the_tls_port_close_with_a_tls_reason_and_nothing_else() {
     assert_eq!(metrics.tls_handshakes, 0);
 }
 
-/// Moves what a non-blocking client has to send and what has arrived for
-/// it; returns once neither moves.
-fn client_io(tls: &mut rustls::ClientConnection, tcp: &mut std::net::TcpStream) {
-    while tls.wants_write() {
-        tls.write_tls(tcp).expect("client write");
-    }
-    loop {
-        match tls.read_tls(tcp) {
-            Ok(0) => panic!("the server closed during the handshake"),
-            Ok(_) => {
-                tls.process_new_packets().expect("server flight");
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
-            Err(e) => panic!("client read: {e}"),
-        }
-    }
-}
-
 #[test]
 fn a_client_that_resets_right_after_its_finished_never_gets_on_open() {
     let cert = TestCert::new();

@@ -176,7 +176,10 @@ pub trait Handler<S: 'static = ()>: 'static {
     /// default closes at once with [`Ctx::close`] (flush, then a lingering
     /// close, so the peer gets every reply and a clean FIN). At the
     /// deadline connections with nothing queued are closed and the rest
-    /// (still flushing or lingering) reset.
+    /// (still flushing or lingering) reset. A TLS connection whose
+    /// handshake is under way gets it once the handshake is done, after
+    /// [`on_open`](Handler::on_open); one whose handshake does not finish
+    /// in time is closed without it.
     fn on_shutdown(&mut self, ctx: &mut Ctx<'_, S>) {
         ctx.close();
     }

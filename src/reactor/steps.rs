@@ -33,6 +33,20 @@ impl<S: 'static> Core<S> {
         }
     }
 
+    /// Whether a shutdown's `on_shutdown` must wait: during a TLS
+    /// handshake it comes after `on_open`, once the session is up (a
+    /// handshake that never ends is closed by its timeout or the
+    /// shutdown's deadline, with no `on_shutdown`).
+    fn shutdown_waits(&self, slot: usize) -> bool {
+        #[cfg(feature = "tls")]
+        return self.tls_handshaking(slot);
+        #[cfg(not(feature = "tls"))]
+        {
+            let _ = slot;
+            false
+        }
+    }
+
     fn apply_pending_work(&mut self, state: &mut S, slot: usize) {
         // Each round either applies an intent or runs one notification;
         // a handler that keeps asking for more gets the rest next turn.
@@ -57,7 +71,10 @@ impl<S: 'static> Core<S> {
                 self.dispatch(state, slot, |h, ctx| h.on_high_water(ctx, queued));
             } else if conn.flags.take(Flags::NOTIFY_DRAIN) {
                 self.dispatch(state, slot, |h, ctx| h.on_drain(ctx));
-            } else if conn.flags.take(Flags::NOTIFY_SHUTDOWN) {
+            } else if conn.flags.has(Flags::NOTIFY_SHUTDOWN) && !self.shutdown_waits(slot) {
+                if let Some(conn) = self.conn_mut(slot) {
+                    conn.flags.remove(Flags::NOTIFY_SHUTDOWN);
+                }
                 self.dispatch(state, slot, |h, ctx| h.on_shutdown(ctx));
             } else {
                 return;

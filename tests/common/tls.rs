@@ -113,3 +113,21 @@ pub fn send_close_notify(tls: &mut StreamOwned<ClientConnection, TcpStream>) {
     tls.conn.send_close_notify();
     tls.flush().unwrap();
 }
+
+/// Moves what a non-blocking client has to send and what has arrived for
+/// it; returns once neither moves.
+pub fn client_io(tls: &mut ClientConnection, tcp: &mut TcpStream) {
+    while tls.wants_write() {
+        tls.write_tls(tcp).expect("client write");
+    }
+    loop {
+        match tls.read_tls(tcp) {
+            Ok(0) => panic!("the server closed during the handshake"),
+            Ok(_) => {
+                tls.process_new_packets().expect("server flight");
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(e) => panic!("client read: {e}"),
+        }
+    }
+}
