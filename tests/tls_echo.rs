@@ -247,20 +247,11 @@ fn a_handshake_under_way_at_shutdown_gets_on_open_before_on_shutdown() {
     let cert = TestCert::new();
     let opts = ListenOptions::default().tls(Arc::new(cert.server()));
     let mut server = common::inline::Inline::new(opts, || Echo);
-    let mut tcp = server.client();
-    tcp.set_nonblocking(true).unwrap();
-    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let mut tls = rustls::ClientConnection::new(cert.client(), name).unwrap();
+    let (mut tls, mut tcp) = stepped_client(&cert, &server);
     client_io(&mut tls, &mut tcp); // the ClientHello
     server.turn_until("the handshake began", |r, _| r.conn_count() == 1);
     server.reactor.shutdown(std::time::Duration::from_secs(60));
-    let deadline = std::time::Instant::now() + PATIENCE;
-    while tls.is_handshaking() {
-        assert!(std::time::Instant::now() < deadline, "no handshake");
-        client_io(&mut tls, &mut tcp);
-        server.turn();
-    }
-    client_io(&mut tls, &mut tcp); // our Finished
+    handshake_stepwise(&mut server, &mut tls, &mut tcp);
     server.turn_until("on_shutdown", |_, log| {
         log.count(|e| *e == Ev::Shutdown) == 1
     });

@@ -198,19 +198,10 @@ fn random_bytes_to_the_tls_port_close_with_a_tls_reason_and_nothing_else() {
 fn a_client_that_resets_right_after_its_finished_never_gets_on_open() {
     let cert = TestCert::new();
     let mut server = common::inline::Inline::new(tls_opts(&cert, ConnOptions::default()), || Echo);
-    let mut tcp = server.client();
-    tcp.set_nonblocking(true).unwrap();
-    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let mut tls = rustls::ClientConnection::new(cert.client(), name).unwrap();
+    let (mut tls, mut tcp) = stepped_client(&cert, &server);
     // The loop turns only between the client's steps, so the client's
     // Finished and its reset reach the server in the same read.
-    let deadline = std::time::Instant::now() + PATIENCE;
-    while tls.is_handshaking() {
-        assert!(std::time::Instant::now() < deadline, "no handshake");
-        client_io(&mut tls, &mut tcp);
-        server.turn();
-    }
-    client_io(&mut tls, &mut tcp); // our Finished
+    handshake_stepwise(&mut server, &mut tls, &mut tcp);
     reset(tcp);
     server.turn_until("the close", |_, log| !log.closes().is_empty());
     let events: Vec<Ev> = server.log.events().into_iter().map(|(_, ev)| ev).collect();

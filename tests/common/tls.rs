@@ -11,6 +11,8 @@ use netloop::tls::rustls;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, ServerConfig, StreamOwned};
 
+use super::inline::Inline;
+
 /// A self-signed certificate for `localhost` and 127.0.0.1, in a
 /// directory of its own: `cert.pem` (also the CA a client trusts) and
 /// `key.pem`.
@@ -130,4 +132,26 @@ pub fn client_io(tls: &mut ClientConnection, tcp: &mut TcpStream) {
             Err(e) => panic!("client read: {e}"),
         }
     }
+}
+
+/// A rustls client for `localhost` on a non-blocking socket to `server`
+/// (connected by the kernel, nothing sent yet).
+pub fn stepped_client(cert: &TestCert, server: &Inline) -> (ClientConnection, TcpStream) {
+    let tcp = server.client();
+    tcp.set_nonblocking(true).unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    (ClientConnection::new(cert.client(), name).unwrap(), tcp)
+}
+
+/// Completes the client's handshake, turning the server's loop only
+/// between the client's steps; returns once the client's Finished is sent
+/// (and before the loop has read it).
+pub fn handshake_stepwise(server: &mut Inline, tls: &mut ClientConnection, tcp: &mut TcpStream) {
+    let deadline = std::time::Instant::now() + super::PATIENCE;
+    while tls.is_handshaking() {
+        assert!(std::time::Instant::now() < deadline, "no handshake");
+        client_io(tls, tcp);
+        server.turn();
+    }
+    client_io(tls, tcp);
 }
