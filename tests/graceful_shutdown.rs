@@ -1,7 +1,8 @@
 //! Graceful shutdown: listeners close at once (connections the kernel had
 //! already queued on a listener of our own are accepted first and served,
 //! not reset; a shared listener's queue is left to its other holder),
-//! handlers get on_shutdown; a slow reader with 8 MiB queued gets every byte if it reads before the
+//! handlers get on_shutdown (an outbound connect still in flight gets it
+//! after on_open); a slow reader with 8 MiB queued gets every byte if it reads before the
 //! deadline, one that never reads is aborted at the deadline, and run()
 //! returns a summary of what was served.
 
@@ -228,4 +229,33 @@ fn a_shared_listener_leaves_its_queue_to_the_other_holder() {
     let mut got = [0u8; 10];
     std::io::Read::read_exact(&mut waiting, &mut got).unwrap();
     assert_eq!(&got, b"still here");
+}
+
+#[test]
+fn an_outbound_connect_under_way_at_shutdown_gets_on_open_before_on_shutdown() {
+    let peer = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = peer.local_addr().unwrap();
+    let log = Log::default();
+    let mut reactor = netloop::Reactor::new().unwrap();
+    let id = reactor
+        .connect(
+            addr,
+            netloop::ConnectOptions::default(),
+            Recorder::new(Farewell, log.clone()),
+        )
+        .unwrap();
+    // The loop has not turned: the connect is still in flight.
+    reactor.shutdown(Duration::from_secs(60));
+    let reader = std::thread::spawn(move || {
+        let (mut taken, _) = peer.accept().unwrap();
+        read_to_end(&mut taken)
+    });
+    reactor.run().unwrap();
+    let (got, end) = reader.join().unwrap();
+    assert!(end.is_ok(), "the peer's connection ended with {end:?}");
+    assert_eq!(got, b"bye", "what the peer received");
+    assert_eq!(
+        log.of(id),
+        [Ev::Open, Ev::Shutdown, Ev::Close(CloseReason::Local)]
+    );
 }

@@ -176,10 +176,11 @@ pub trait Handler<S: 'static = ()>: 'static {
     /// default closes at once with [`Ctx::close`] (flush, then a lingering
     /// close, so the peer gets every reply and a clean FIN). At the
     /// deadline connections with nothing queued are closed and the rest
-    /// (still flushing or lingering) reset. A TLS connection whose
-    /// handshake is under way gets it once the handshake is done, after
-    /// [`on_open`](Handler::on_open); one whose handshake does not finish
-    /// in time is closed without it.
+    /// (still flushing or lingering) reset. A connection still connecting
+    /// (an outbound connect in flight, or a TLS handshake under way) gets
+    /// it once it is up, after [`on_open`](Handler::on_open); one that does
+    /// not get there (its connect fails or times out, or the deadline
+    /// comes first) is closed without it.
     fn on_shutdown(&mut self, ctx: &mut Ctx<'_, S>) {
         ctx.close();
     }

@@ -7,8 +7,10 @@
 //! is first emptied: those connections are accepted and get `on_open`,
 //! then `on_shutdown`, like the rest. An inherited or handed-out listener
 //! keeps its queue for the other process that holds it. Every open
-//! connection's handler gets `on_shutdown` and may
-//! finish and close itself. At the deadline, connections with nothing
+//! connection's handler gets `on_shutdown` and may finish and close
+//! itself; one still connecting (or in its TLS handshake) gets it after
+//! `on_open`, so a handler never hears of the shutdown before it has heard
+//! its connection is up. At the deadline, connections with nothing
 //! queued are closed gracefully and the rest (still flushing to a slow
 //! reader, or lingering) are aborted; both report [`CloseReason::Shutdown`].
 //! No queued byte is dropped before the deadline.

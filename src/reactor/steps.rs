@@ -33,18 +33,14 @@ impl<S: 'static> Core<S> {
         }
     }
 
-    /// Whether a shutdown's `on_shutdown` must wait: during a TLS
-    /// handshake it comes after `on_open`, once the session is up (a
-    /// handshake that never ends is closed by its timeout or the
-    /// shutdown's deadline, with no `on_shutdown`).
+    /// Whether a shutdown's `on_shutdown` must wait: while a connection is
+    /// still connecting (an outbound connect in flight, a TLS handshake)
+    /// it comes after `on_open`, once the connection is up. One that never
+    /// gets there is closed by its connect timeout or the shutdown's
+    /// deadline, with `on_close` and no `on_shutdown`.
     fn shutdown_waits(&self, slot: usize) -> bool {
-        #[cfg(feature = "tls")]
-        return self.tls_handshaking(slot);
-        #[cfg(not(feature = "tls"))]
-        {
-            let _ = slot;
-            false
-        }
+        self.conn(slot)
+            .is_some_and(|c| c.state() == ConnState::Connecting)
     }
 
     fn apply_pending_work(&mut self, state: &mut S, slot: usize) {
