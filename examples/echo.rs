@@ -58,6 +58,10 @@ use netloop::{
 };
 use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR2};
 use signal_hook_mio::v1_0::Signals;
+use support::tls::with_tls;
+
+#[path = "support/mod.rs"]
+mod support;
 
 /// What the command line asked for.
 struct Args {
@@ -124,28 +128,6 @@ fn listen_options() -> ListenOptions {
         .water_marks(1, 0)
         .read_budget(1 << 20);
     ListenOptions::default().conn(conn)
-}
-
-/// `--tls CERT KEY`: every connection speaks TLS.
-#[cfg(feature = "tls")]
-fn with_tls(opts: ListenOptions, files: Option<(PathBuf, PathBuf)>) -> io::Result<ListenOptions> {
-    let Some((cert, key)) = files else {
-        return Ok(opts);
-    };
-    let config = netloop::tls::server_config(&cert, &key)?;
-    Ok(opts.tls(Arc::new(config)))
-}
-
-/// `--tls` needs the `tls` feature.
-#[cfg(not(feature = "tls"))]
-fn with_tls(opts: ListenOptions, files: Option<(PathBuf, PathBuf)>) -> io::Result<ListenOptions> {
-    match files {
-        None => Ok(opts),
-        Some(_) => Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "--tls: built without TLS; run with `--features tls`",
-        )),
-    }
 }
 
 /// A path, or `@NAME` for an abstract name.
@@ -264,7 +246,7 @@ fn main() -> io::Result<()> {
             let why = "--unix runs one reactor: --threads and --pin do not apply";
             return Err(io::Error::new(io::ErrorKind::InvalidInput, why));
         }
-        let opts = with_tls(listen_options().unlink_stale(true), args.tls)?;
+        let opts = with_tls(listen_options().unlink_stale(true), args.tls, &[])?;
         return serve_unix(unix, opts, args.grace);
     }
     let inherited = activation::inherited_listeners()?;
@@ -274,7 +256,7 @@ fn main() -> io::Result<()> {
         "inherited"
     };
     let mut builder = ServerBuilder::new(args.addr)
-        .listen_options(with_tls(listen_options(), args.tls)?)
+        .listen_options(with_tls(listen_options(), args.tls, &[])?)
         .pin_threads(args.pin)
         .listeners(inherited);
     if args.threads > 0 {

@@ -33,7 +33,6 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -42,6 +41,10 @@ use netloop_http::args;
 use netloop_http::server::{self, Config, HttpConn, HttpState};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
+use support::tls::with_tls;
+
+#[path = "../support/mod.rs"]
+mod support;
 
 fn main() -> io::Result<()> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
@@ -52,7 +55,7 @@ fn main() -> io::Result<()> {
     let listen = ListenOptions::default().conn(config.conn_options());
     let scheme = if args.tls.is_some() { "https" } else { "http" };
     let mut builder = ServerBuilder::new(addr)
-        .listen_options(with_tls(listen, args.tls)?)
+        .listen_options(with_tls(listen, args.tls, &[b"http/1.1"])?)
         .thread_name("http")
         .state(|_| HttpState::new());
     if threads > 0 {
@@ -78,29 +81,6 @@ fn main() -> io::Result<()> {
         summary.total.bytes_out
     );
     Ok(())
-}
-
-/// `--tls CERT KEY`: HTTPS, with ALPN `http/1.1`.
-#[cfg(feature = "tls")]
-fn with_tls(opts: ListenOptions, files: Option<(PathBuf, PathBuf)>) -> io::Result<ListenOptions> {
-    let Some((cert, key)) = files else {
-        return Ok(opts);
-    };
-    let mut config = netloop::tls::server_config(&cert, &key)?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(opts.tls(Arc::new(config)))
-}
-
-/// `--tls` needs the `tls` feature.
-#[cfg(not(feature = "tls"))]
-fn with_tls(opts: ListenOptions, files: Option<(PathBuf, PathBuf)>) -> io::Result<ListenOptions> {
-    match files {
-        None => Ok(opts),
-        Some(_) => Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "--tls: built without TLS; run with `--features tls`",
-        )),
-    }
 }
 
 /// First SIGINT/SIGTERM: graceful shutdown; second: stop now.
