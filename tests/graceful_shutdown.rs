@@ -259,3 +259,31 @@ fn an_outbound_connect_under_way_at_shutdown_gets_on_open_before_on_shutdown() {
         [Ev::Open, Ev::Shutdown, Ev::Close(CloseReason::Local)]
     );
 }
+
+#[test]
+fn an_outbound_connect_that_fails_during_shutdown_closes_without_on_shutdown() {
+    // A port nobody listens on: the connect is refused.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let log = Log::default();
+    let mut reactor = netloop::Reactor::new().unwrap();
+    let id = reactor
+        .connect(
+            addr,
+            netloop::ConnectOptions::default(),
+            Recorder::new(Farewell, log.clone()),
+        )
+        .unwrap();
+    reactor.shutdown(Duration::from_secs(60));
+    reactor.run().unwrap();
+    let refused = netloop::ConnectErrorKind::Refused;
+    assert_eq!(
+        log.of(id),
+        [
+            Ev::ConnectError(refused),
+            Ev::Close(CloseReason::ConnectFailed(refused))
+        ]
+    );
+}
