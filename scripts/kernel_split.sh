@@ -37,16 +37,7 @@ perf stat -a -e "$EVENTS" -x, -o /dev/null -- true 2>/dev/null ||
     { echo "perf with the tracepoints $EVENTS is needed" >&2; exit 1; }
 build_examples
 INDEP=$(build_standalone tools/loadgen-indep loadgen-indep)
-declare -A SERVERS=(
-    [echo]="$(example_bin echo) --addr ADDR --threads 1 --grace 0"
-    [mio]="$(example_bin echo_mio) --addr ADDR"
-    [tokio]="$(example_bin echo_tokio) --addr ADDR"
-)
-NAMES=(echo mio tokio)
-for extra in ${EXTRA_ECHO:-}; do
-    SERVERS[${extra%%=*}]=${extra#*=}
-    NAMES+=("${extra%%=*}")
-done
+echo_servers
 TMP=$(mktemp -d)
 SERVER_PID=
 trap 'rm -rf "$TMP"; [ -n "$SERVER_PID" ] && kill -9 "$SERVER_PID" 2>/dev/null || true' EXIT

@@ -144,6 +144,24 @@ example_bin() {
     return 1
 }
 
+# echo_servers: fills SERVERS (name -> command line, ADDR standing for the
+# address) and NAMES (their order) with the echo example, echo_mio and
+# echo_tokio, then the servers EXTRA_ECHO="name=command..." adds (say an
+# experiment binary).
+echo_servers() {
+    declare -gA SERVERS=(
+        [echo]="$(example_bin echo) --addr ADDR --threads 1 --grace 0"
+        [mio]="$(example_bin echo_mio) --addr ADDR"
+        [tokio]="$(example_bin echo_tokio) --addr ADDR"
+    )
+    NAMES=(echo mio tokio)
+    local extra
+    for extra in ${EXTRA_ECHO:-}; do
+        SERVERS[${extra%%=*}]=${extra#*=}
+        NAMES+=("${extra%%=*}")
+    done
+}
+
 # need_apt COMMAND PACKAGE: installs PACKAGE with apt-get when COMMAND is missing.
 need_apt() {
     command -v "$1" >/dev/null && return 0

@@ -57,16 +57,7 @@ report() {
 if [ "$WHAT" = echo ]; then
     INDEP=$(build_standalone tools/loadgen-indep loadgen-indep)
     PINGPONG=$(example_bin pingpong)
-    declare -A SERVERS=(
-        [echo]="$(example_bin echo) --addr ADDR --threads 1 --grace 0"
-        [mio]="$(example_bin echo_mio) --addr ADDR"
-        [tokio]="$(example_bin echo_tokio) --addr ADDR"
-    )
-    NAMES=(echo mio tokio)
-    for extra in ${EXTRA_ECHO:-}; do
-        SERVERS[${extra%%=*}]=${extra#*=}
-        NAMES+=("${extra%%=*}")
-    done
+    echo_servers
     echo "# $(date -u +%FT%TZ) bulk 10 x 64 KiB, $SECS s per run; per 64 KiB message; load average $(load_average)"
     for gen in proj_d2 indep_stream indep_d2; do
         for name in "${NAMES[@]}"; do

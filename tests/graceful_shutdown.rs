@@ -231,10 +231,10 @@ fn a_shared_listener_leaves_its_queue_to_the_other_holder() {
     assert_eq!(&got, b"still here");
 }
 
-#[test]
-fn an_outbound_connect_under_way_at_shutdown_gets_on_open_before_on_shutdown() {
-    let peer = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = peer.local_addr().unwrap();
+/// A reactor that starts connecting to `addr` with a recorded `Farewell`
+/// and begins a graceful shutdown before its loop has turned, so the
+/// connect is still in flight when the shutdown begins.
+fn connect_then_shut_down(addr: std::net::SocketAddr) -> (netloop::Reactor, netloop::ConnId, Log) {
     let log = Log::default();
     let mut reactor = netloop::Reactor::new().unwrap();
     let id = reactor
@@ -244,8 +244,14 @@ fn an_outbound_connect_under_way_at_shutdown_gets_on_open_before_on_shutdown() {
             Recorder::new(Farewell, log.clone()),
         )
         .unwrap();
-    // The loop has not turned: the connect is still in flight.
     reactor.shutdown(Duration::from_secs(60));
+    (reactor, id, log)
+}
+
+#[test]
+fn an_outbound_connect_under_way_at_shutdown_gets_on_open_before_on_shutdown() {
+    let peer = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let (mut reactor, id, log) = connect_then_shut_down(peer.local_addr().unwrap());
     let reader = std::thread::spawn(move || {
         let (mut taken, _) = peer.accept().unwrap();
         read_to_end(&mut taken)
@@ -267,16 +273,7 @@ fn an_outbound_connect_that_fails_during_shutdown_closes_without_on_shutdown() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let log = Log::default();
-    let mut reactor = netloop::Reactor::new().unwrap();
-    let id = reactor
-        .connect(
-            addr,
-            netloop::ConnectOptions::default(),
-            Recorder::new(Farewell, log.clone()),
-        )
-        .unwrap();
-    reactor.shutdown(Duration::from_secs(60));
+    let (mut reactor, id, log) = connect_then_shut_down(addr);
     reactor.run().unwrap();
     let refused = netloop::ConnectErrorKind::Refused;
     assert_eq!(
