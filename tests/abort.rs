@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Write};
 
 use common::*;
 use netloop::bytes::BytesMut;
@@ -25,7 +25,7 @@ fn abort_resets_the_peer() {
     c.write_all(b"hello").unwrap();
     let mut buf = [0u8; 8];
     let err = c
-        .read(&mut buf)
+        .read_retrying(&mut buf)
         .expect_err("an aborted connection is reset, not closed");
     assert_eq!(err.kind(), ErrorKind::ConnectionReset);
     let id = server.log.conns()[0];

@@ -133,7 +133,11 @@ fn shutdown_twice_gives_one_half_close() {
         Err(Error::WriteClosed)
     ));
     let mut buf = [0u8; 1];
-    assert_eq!(c.read(&mut buf).unwrap(), 0, "the peer sees our FIN");
+    assert_eq!(
+        c.read_retrying(&mut buf).unwrap(),
+        0,
+        "the peer sees our FIN"
+    );
     c.write_all(b"still reading").unwrap();
     drop(c);
     s.turn_until("closed", |_, log| log.closes().contains_key(&id));
@@ -147,7 +151,7 @@ fn shutdown_twice_gives_one_half_close() {
 fn peer_sees_reset(c: &mut std::net::TcpStream) -> bool {
     let mut buf = [0u8; 64];
     loop {
-        match c.read(&mut buf) {
+        match c.read_retrying(&mut buf) {
             Ok(0) => return false,
             Ok(_) => {}
             Err(e) => return e.kind() == ErrorKind::ConnectionReset,

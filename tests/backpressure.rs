@@ -99,7 +99,7 @@ fn queue_stops_at_the_cap_and_water_marks_fire_once_per_crossing_with_drain_at_t
     let mut got = Vec::with_capacity(TOTAL);
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let n = c.read(&mut buf).expect("client read");
+        let n = c.read_retrying(&mut buf).expect("client read");
         if n == 0 {
             break;
         }

@@ -4,7 +4,8 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use common::ReadRetrying;
+use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
@@ -51,7 +52,7 @@ fn echo_once() -> SocketAddr {
         let (mut stream, _) = listener.accept().expect("accept");
         let mut buf = [0u8; 4096];
         loop {
-            match stream.read(&mut buf) {
+            match stream.read_retrying(&mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => stream.write_all(&buf[..n]).expect("echo"),
             }

@@ -48,7 +48,7 @@ fn ping(c: &mut TcpStream, msg: &[u8]) {
 fn answered_within(c: &mut TcpStream, wait: Duration) -> bool {
     c.set_read_timeout(Some(wait)).unwrap();
     let mut buf = [0u8; 1];
-    let answered = match c.read(&mut buf) {
+    let answered = match c.read_retrying(&mut buf) {
         Ok(_) => true,
         Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => false,
         Err(e) => panic!("read: {e}"),

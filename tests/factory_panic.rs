@@ -25,7 +25,7 @@ fn a_panicking_factory_drops_only_that_connection() {
     first.read_exact(&mut buf).unwrap();
 
     let mut second = server.client();
-    let refused = second.read(&mut buf);
+    let refused = second.read_retrying(&mut buf);
     assert!(
         matches!(&refused, Err(e) if e.kind() == ErrorKind::ConnectionReset),
         "the connection whose handler could not be made is reset: {refused:?}"

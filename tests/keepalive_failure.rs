@@ -8,7 +8,7 @@
 mod common;
 mod netns;
 
-use std::io::{self, Read};
+use std::io::{self};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -131,7 +131,7 @@ fn accepted_keepalive_failure_is_reported_once_and_not_as_eof() {
             let mut conn = TcpStream::connect(addr).expect("peer connect");
             let _ = done_rx.recv_timeout(PATIENCE * 2);
             conn.set_nonblocking(true).unwrap();
-            let _ = conn.read(&mut [0; 16]);
+            let _ = conn.read_retrying(&mut [0; 16]);
         });
         server.wait_log("accepted", |log| log.conns().len() == 1);
         let id = server.log.conns()[0];

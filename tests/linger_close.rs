@@ -75,7 +75,7 @@ fn a_silent_peer_is_reset_at_the_deadline_and_others_are_served_while_it_lingers
     assert!(got == pattern(REPLY));
     // The server's FIN follows the reply: it flushed and now lingers.
     let mut rest = [0u8; 16];
-    let eof = lingerer.read(&mut rest).unwrap();
+    let eof = lingerer.read_retrying(&mut rest).unwrap();
     assert_eq!(eof, 0, "the server's FIN follows the reply");
     assert_eq!(
         tcp_state(&lingerer),

@@ -23,8 +23,9 @@
 
 mod common;
 
+use common::ReadRetrying;
 use std::cell::RefCell;
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Write};
 use std::net::{Shutdown, TcpStream};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -280,7 +281,7 @@ impl Case {
             return Ok(());
         }
         let mut buf = vec![0u8; n];
-        match peer.read(&mut buf) {
+        match peer.read_retrying(&mut buf) {
             Ok(0) => {
                 self.m.peer_eof = true;
                 prop_assert_eq!(

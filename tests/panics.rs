@@ -207,7 +207,7 @@ fn panic_in_on_half_close() {
 fn panic_in_on_linger_close_completed() {
     scenario(Where::LingerCompleted, ConnOptions::default(), |_, c| {
         let mut buf = [0u8; 1];
-        assert_eq!(c.read(&mut buf).unwrap(), 0, "the linger's FIN");
+        assert_eq!(c.read_retrying(&mut buf).unwrap(), 0, "the linger's FIN");
         c.shutdown(std::net::Shutdown::Write).unwrap();
     });
 }

@@ -6,6 +6,7 @@ mod common;
 mod example_server;
 mod proxy_support;
 
+use common::ReadRetrying;
 use std::io::{ErrorKind, Read, Write};
 use std::time::Duration;
 
@@ -55,7 +56,7 @@ fn upstream_reset_aborts_the_client() {
     upstream.join().unwrap();
     let mut buf = [0u8; 16];
     let err = client
-        .read(&mut buf)
+        .read_retrying(&mut buf)
         .expect_err("the client is reset, not closed");
     assert_eq!(err.kind(), ErrorKind::ConnectionReset);
     drop(client);

@@ -75,7 +75,6 @@ fn a_request_made_while_connecting_does_not_hide_the_refusal() {
 /// queued bytes, then our FIN, reach the peer).
 #[test]
 fn a_request_made_while_connecting_waits_for_the_handshake() {
-    use std::io::Read;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let target = listener.local_addr().unwrap();
     let mut reactor = netloop::Reactor::new().unwrap();
@@ -107,7 +106,7 @@ fn a_request_made_while_connecting_waits_for_the_handshake() {
             "no FIN from the client"
         );
         reactor.turn(Some(std::time::Duration::ZERO)).unwrap();
-        match peer.read(&mut buf) {
+        match peer.read_retrying(&mut buf) {
             Ok(0) => break,
             Ok(n) => got.extend_from_slice(&buf[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}

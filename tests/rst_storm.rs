@@ -172,7 +172,9 @@ fn read_some_then_reset(addr: SocketAddr, i: usize) {
     let mut want = size_for(i, 512 << 10);
     let mut buf = vec![0u8; 64 << 10];
     while want > 0 {
-        let n = c.read(&mut buf[..want.min(64 << 10)]).expect("read");
+        let n = c
+            .read_retrying(&mut buf[..want.min(64 << 10)])
+            .expect("read");
         assert!(n > 0, "the server closed the stream");
         want -= n;
     }

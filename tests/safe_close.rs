@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 use std::thread::JoinHandle;
@@ -73,7 +73,7 @@ fn read_slowly(stream: &mut TcpStream) -> (Vec<u8>, io::Result<()>) {
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
-        match stream.read(&mut buf) {
+        match stream.read_retrying(&mut buf) {
             Ok(0) => return (got, Ok(())),
             Ok(n) => got.extend_from_slice(&buf[..n]),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

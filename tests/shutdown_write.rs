@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 
 use common::*;
 use netloop::bytes::BytesMut;
@@ -54,7 +54,7 @@ fn peer_gets_every_byte_then_eof_and_can_still_talk() {
     let mut got = Vec::new();
     let mut buf = vec![0u8; 32 * 1024];
     loop {
-        let n = c.read(&mut buf).unwrap();
+        let n = c.read_retrying(&mut buf).unwrap();
         if n == 0 {
             break;
         }

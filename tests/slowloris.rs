@@ -92,7 +92,7 @@ fn dribble(mut slow: Vec<TcpStream>) {
                 continue;
             }
             let mut probe = [0u8; 1];
-            let closed = match c.read(&mut probe) {
+            let closed = match c.read_retrying(&mut probe) {
                 Ok(0) => true,
                 Ok(_) => panic!("a slow client got an answer"),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => false,

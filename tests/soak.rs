@@ -205,7 +205,7 @@ fn half_close(addr: SocketAddr, data: &[u8], pace: Option<Duration>) {
     let mut back = Vec::with_capacity(data.len());
     let mut buf = [0u8; 16 << 10];
     loop {
-        let n = c.read(&mut buf).expect("read the echo");
+        let n = c.read_retrying(&mut buf).expect("read the echo");
         if n == 0 {
             break;
         }

@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::io::{self, Read};
+use std::io::{self};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
@@ -135,7 +135,7 @@ fn a_reader_that_stops_is_a_stall_and_a_slow_one_is_not() {
         let due = (slow_from.elapsed().as_secs_f64() * SLOW_RATE) as usize;
         if got < due {
             let want = (due - got).min(buf.len());
-            got += client.read(&mut buf[..want]).unwrap();
+            got += client.read_retrying(&mut buf[..want]).unwrap();
         } else {
             std::thread::sleep(Duration::from_millis(10));
         }

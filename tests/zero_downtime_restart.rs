@@ -9,7 +9,8 @@
 
 mod common;
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use common::ReadRetrying;
+use std::io::{self, BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -48,7 +49,7 @@ fn exchange(stream: &mut TcpStream, msg: &[u8; MESSAGE]) -> io::Result<bool> {
     let mut got = [0u8; MESSAGE];
     let mut have = 0;
     while have < MESSAGE {
-        match stream.read(&mut got[have..])? {
+        match stream.read_retrying(&mut got[have..])? {
             0 => return Ok(false),
             n => have += n,
         }

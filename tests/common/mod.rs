@@ -343,6 +343,24 @@ pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
+/// `Read::read` that tries again when a signal interrupted the wait. A
+/// socket with a read timeout (as [`client`] sets) reports any signal that
+/// arrives while it waits as `Interrupted`, even one the process has no
+/// handler for (its cgroup freezing and thawing it is one), and
+/// `Read::read`, unlike `read_exact`, passes that on.
+pub trait ReadRetrying: Read {
+    fn read_retrying(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match self.read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                result => return result,
+            }
+        }
+    }
+}
+
+impl<R: Read + ?Sized> ReadRetrying for R {}
+
 /// Reads until EOF; returns the bytes and how the stream ended.
 pub fn read_to_end(s: &mut TcpStream) -> (Vec<u8>, io::Result<()>) {
     let mut out = Vec::new();

@@ -1,7 +1,7 @@
 //! TLS test support (cargo feature `tls`): a certificate made at run time
 //! for `localhost`, written as PEM files, and blocking rustls clients.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,6 +11,7 @@ use netloop::tls::rustls;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, ServerConfig, StreamOwned};
 
+use super::ReadRetrying;
 use super::inline::Inline;
 
 /// A self-signed certificate for `localhost` and 127.0.0.1, in a
@@ -102,7 +103,7 @@ pub fn read_to_close_notify(
     let mut got = Vec::new();
     let mut buf = [0u8; 16 * 1024];
     loop {
-        match tls.read(&mut buf) {
+        match tls.read_retrying(&mut buf) {
             Ok(0) => return (got, Ok(())),
             Ok(n) => got.extend_from_slice(&buf[..n]),
             Err(e) => return (got, Err(e)),

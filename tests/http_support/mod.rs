@@ -4,13 +4,13 @@
 //! `example_server` (see tests/http_keepalive.rs).
 #![allow(dead_code)]
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 
 use netloop::ListenOptions;
 
-use crate::common::{self, Recorder};
+use crate::common::{self, ReadRetrying, Recorder};
 use crate::example_server::{self, Running};
 use netloop_http::server::{Config, HttpConn, HttpState, Stats, refresh_date_every_second};
 
@@ -113,7 +113,7 @@ impl Client {
     /// Appends what one read returns; the connection must not have ended.
     fn read_more(&mut self) {
         let mut chunk = [0u8; 16 * 1024];
-        let n = self.stream.read(&mut chunk).unwrap_or_else(|e| {
+        let n = self.stream.read_retrying(&mut chunk).unwrap_or_else(|e| {
             let got = String::from_utf8_lossy(&self.buf);
             panic!("read a response: {e} ({:?}); got so far {got:?}", e.kind())
         });

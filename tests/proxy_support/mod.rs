@@ -3,7 +3,6 @@
 //! to find the two sides of a pair.
 #![allow(dead_code)]
 
-use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::rc::Rc;
 use std::sync::mpsc::{Receiver, Sender};
@@ -12,7 +11,7 @@ use socket2::{Domain, Socket, Type};
 
 use netloop::{ConnId, ListenOptions};
 
-use crate::common::{PATIENCE, Recorder};
+use crate::common::{PATIENCE, ReadRetrying, Recorder};
 use crate::example_server::{self, Running};
 use netloop_examples::proxy::{Config, Side, Stats};
 
@@ -84,7 +83,7 @@ pub fn paced_read(
         let room = marks
             .peek()
             .map_or(buf.len(), |&m| (m - got).min(buf.len()));
-        let n = s.read(&mut buf[..room]).expect("read the stream");
+        let n = s.read_retrying(&mut buf[..room]).expect("read the stream");
         if n == 0 {
             return got;
         }
